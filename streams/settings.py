@@ -1,0 +1,76 @@
+"""The one settings object for every Momentum process, read from the environment.
+
+The embedded launcher (`momentum up`) sets these variables for the processes it
+starts; on the production stack they point at real Kafka, Schema Registry,
+Postgres and the card provider.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    # Where the parts are. Names without prefix are the ones every Kafka tool knows.
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    schema_registry_url: str = Field(
+        default="http://127.0.0.1:8081", validation_alias="SCHEMA_REGISTRY_URL"
+    )
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/momentum", validation_alias="DATABASE_URL"
+    )
+    payment_provider_url: str = Field(
+        default="http://127.0.0.1:8090", validation_alias="PAYMENT_PROVIDER_URL"
+    )
+    # Base URL of any worker's web server; table routing forwards to the owner.
+    worker_url: str = Field(default="http://127.0.0.1:6066", validation_alias="WORKER_URL")
+
+    # Faust worker.
+    app_id: str = Field(default="momentum", validation_alias="MOMENTUM_APP_ID")
+    topic_partitions: int = Field(default=4, ge=1, validation_alias="MOMENTUM_TOPIC_PARTITIONS")
+    topic_replication_factor: int = Field(
+        default=1, ge=1, validation_alias="MOMENTUM_TOPIC_REPLICATION_FACTOR"
+    )
+    # Faust stores RocksDB tables under this directory.
+    data_dir: Path = Field(default=Path(".momentum/worker"), validation_alias="MOMENTUM_DATA_DIR")
+    processing_guarantee: str = Field(
+        default="at_least_once", validation_alias="MOMENTUM_PROCESSING_GUARANTEE"
+    )
+    # Group timeouts tuned so a worker joins in seconds (see design.md, facts).
+    broker_session_timeout: float = Field(default=10.0, validation_alias="MOMENTUM_SESSION_TIMEOUT")
+    broker_heartbeat_interval: float = Field(
+        default=1.0, validation_alias="MOMENTUM_HEARTBEAT_INTERVAL"
+    )
+    broker_rebalance_timeout: float = Field(
+        default=10.0, validation_alias="MOMENTUM_REBALANCE_TIMEOUT"
+    )
+    store: str = Field(default="rocksdb://", validation_alias="MOMENTUM_STORE")
+
+    # Business settings.
+    reservation_ttl_seconds: float = Field(
+        default=900.0, gt=0, validation_alias="MOMENTUM_RESERVATION_TTL_SECONDS"
+    )
+    cart_idle_seconds: float = Field(default=3600.0, gt=0, validation_alias="MOMENTUM_CART_IDLE_SECONDS")
+
+    # Gateway.
+    jwt_secret: SecretStr = Field(
+        default=SecretStr("momentum-local-development-secret"), validation_alias="MOMENTUM_JWT_SECRET"
+    )
+    max_body_bytes: int = Field(default=64 * 1024, validation_alias="MOMENTUM_MAX_BODY_BYTES")
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
