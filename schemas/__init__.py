@@ -29,7 +29,8 @@ def load_schema(name: str) -> dict[str, Any] | str:
     path = SCHEMA_DIR / f"{full_name(name)}.avsc"
     if not path.exists():
         raise KeyError(f"no schema file for {name!r} in {SCHEMA_DIR}")
-    schema: dict[str, Any] = fastavro.schema.load_schema(str(path), _write_hint=False)
+    schema = fastavro.schema.load_schema(str(path), _write_hint=False)
+    assert isinstance(schema, dict)
     return schema
 
 
