@@ -1,0 +1,120 @@
+"""Bearer tokens: HS256 JWTs with `sub`, `role` and `exp`, issued and verified here.
+
+`issue_token` backs the `momentum token` CLI command; `authenticate` is the
+FastAPI dependency every `/v1` route uses (through the aliases in `deps.py`),
+and `require_roles` narrows it to the roles a route allows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("sub", "role", "exp")
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    SELLER = "seller"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject and role."""
+
+    sub: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+class InvalidToken(ValueError):
+    """The token cannot be trusted; the message says why (safe to show the caller)."""
+
+
+def issue_token(sub: str, role: str, ttl_seconds: int, secret: str) -> str:
+    """A signed token for `sub` with `role`, valid for `ttl_seconds` from now."""
+    if not sub:
+        raise ValueError("sub must not be empty")
+    if ttl_seconds <= 0:
+        raise ValueError("ttl_seconds must be positive")
+    now = int(time.time())
+    claims = {"sub": sub, "role": Role(role).value, "iat": now, "exp": now + ttl_seconds}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(token: str, secret: str) -> Principal:
+    """The principal a token speaks for, or `InvalidToken`."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": list(REQUIRED_CLAIMS)}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("token expired") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"token lacks the {exc.claim!r} claim") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise InvalidToken("bad token signature") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("malformed token") from exc
+    sub, role = claims["sub"], claims["role"]
+    if not isinstance(sub, str) or not sub:
+        raise InvalidToken("token subject must be a non-empty string")
+    try:
+        return Principal(sub=sub, role=Role(role))
+    except ValueError as exc:
+        raise InvalidToken(f"unknown role {role!r}") from exc
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+# auto_error=False: a missing or non-Bearer header must be our 401 with
+# WWW-Authenticate, whatever FastAPI's default of the day is.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="HS256 JWT with claims `sub`, `role` (customer, seller or admin) and `exp`.",
+)
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller's principal; 401 unless a valid Bearer token was sent."""
+    if credentials is None:
+        raise unauthorized("missing bearer token")
+    # The app keeps its Settings on app.state (see gateway.main.create_app).
+    secret: str = request.app.state.settings.jwt_secret.get_secret_value()
+    try:
+        return verify_token(credentials.credentials, secret)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from exc
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets only `roles` through (403 for the others)."""
+    allowed = frozenset(roles)
+
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"requires role: {names}")
+        return principal
+
+    return check

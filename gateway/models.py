@@ -1,0 +1,186 @@
+"""Request and response bodies of the gateway's HTTP API (pydantic models).
+
+Requests are validated here, so a route only ever sees well-formed input: the
+422 answers name the field and the reason. Responses mirror what the workers'
+web views return, minus internals such as the order's request hash.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+AVRO_INT_MAX = 2**31 - 1
+
+MAX_ORDER_LINES = 50
+MAX_LINE_QUANTITY = 1000
+
+Sku = Annotated[str, Field(pattern=SKU_PATTERN, examples=["tee-black-m"])]
+# Avro decimal(12, 2): ten integer digits and two decimals at most.
+Price = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, examples=["12.34"])]
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    RESERVED = "RESERVED"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def settled(self) -> bool:
+        return self in SETTLED_STATUSES
+
+    @property
+    def cancellable(self) -> bool:
+        # CONFIRMED still can: the saga refunds the payment.
+        return self not in UNCANCELLABLE_STATUSES
+
+
+SETTLED_STATUSES = frozenset(
+    {OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.EXPIRED, OrderStatus.CANCELLED}
+)
+UNCANCELLABLE_STATUSES = frozenset(
+    {OrderStatus.REJECTED, OrderStatus.EXPIRED, OrderStatus.CANCELLED}
+)
+
+
+class RequestModel(BaseModel):
+    # Unknown fields are refused rather than ignored: a typo such as "qty" must not
+    # silently become a default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `{"detail": ...}`."""
+
+    detail: Any
+
+
+# Catalog and stock.
+
+
+class ProductUpsert(RequestModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    price: Price
+    currency: Annotated[str, Field(pattern=CURRENCY_PATTERN, examples=["BRL"])]
+    low_stock_threshold: Annotated[StrictInt, Field(ge=0, le=AVRO_INT_MAX)] = 5
+
+
+class Restock(RequestModel):
+    quantity: Annotated[StrictInt, Field(gt=0, le=AVRO_INT_MAX)]
+
+
+class CommandAccepted(BaseModel):
+    sku: str
+    accepted: Literal[True] = True
+
+
+class ProductView(BaseModel):
+    sku: str
+    name: str
+    price: Decimal
+    currency: str
+    seller_id: str
+
+
+class InventoryView(BaseModel):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+# Orders.
+
+
+class OrderItem(RequestModel):
+    sku: Sku
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_LINE_QUANTITY)]
+
+
+class CardPayment(RequestModel):
+    method: Literal["card"]
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class PlaceOrderRequest(RequestModel):
+    items: Annotated[list[OrderItem], Field(min_length=1, max_length=MAX_ORDER_LINES)]
+    payment: CardPayment
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_skus(cls, items: list[OrderItem]) -> list[OrderItem]:
+        # One line per sku: reservations are stored per (order, sku).
+        counts = Counter(item.sku for item in items)
+        duplicates = sorted(sku for sku, n in counts.items() if n > 1)
+        if duplicates:
+            raise ValueError(f"duplicate skus: {', '.join(duplicates)}")
+        return items
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    status: OrderStatus
+
+
+class OrderLineView(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: Decimal | None = None
+
+
+class OrderView(BaseModel):
+    order_id: str
+    customer_id: str
+    status: OrderStatus
+    reason: str | None = None
+    lines: list[OrderLineView]
+    total: Decimal
+    currency: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReadyChecks(BaseModel):
+    kafka: str
+    schema_registry: str
+
+
+class ReadyBody(BaseModel):
+    status: Literal["ready"] = "ready"
+    checks: ReadyChecks
+
+
+class NotReadyBody(BaseModel):
+    detail: str
+    checks: ReadyChecks
+
+
+class HealthBody(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request (for orders: Idempotency-Key missing or longer than 64 characters)",
+    401: "Missing, malformed, badly signed or expired bearer token",
+    403: "The token's role may not do this",
+    404: "Not found, or not visible to this caller",
+    409: "Conflicts with the current state",
+    413: "Request body larger than the configured limit",
+    502: "A worker answered something unexpected",
+    503: "A worker, Kafka or the schema registry is unavailable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the given error codes, all with the `{"detail"}` body."""
+    return {code: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}

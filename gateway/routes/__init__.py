@@ -1,0 +1,1 @@
+"""HTTP routes, one module (and one APIRouter) per resource."""

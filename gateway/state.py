@@ -1,0 +1,169 @@
+"""Live state, read from the Faust workers' web views; and the recent-orders LRU.
+
+The workers own every table; the gateway asks them over HTTP (any worker
+answers any key, table routing forwards to the owner) and keeps no copy of
+business state. The one exception is `RecentOrders`, a small bounded memory of
+orders this process just accepted, so Idempotency-Key conflicts and `?wait`
+work in the moment before the worker has seen the PlaceOrder command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from gateway.models import InventoryView, OrderView, ProductView
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class WorkerUnavailable(RuntimeError):
+    """No worker answered (in time, or sanely); the message says which."""
+
+    def __init__(self, detail: str, *, malformed: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        # True when a worker answered, but not per the contract (a 502, not a 503).
+        self.malformed = malformed
+
+
+class StoredOrder(OrderView):
+    """An order as the worker returns it; `request_hash` stays inside the gateway."""
+
+    request_hash: str = ""
+
+
+class StateReads(Protocol):
+    async def order(self, order_id: str) -> StoredOrder | None: ...
+    async def inventory(self, sku: str) -> InventoryView | None: ...
+    async def product(self, sku: str) -> ProductView | None: ...
+    async def aclose(self) -> None: ...
+
+
+class StateReader:
+    """Reads one key from a worker view: the parsed body, None on 404."""
+
+    def __init__(
+        self,
+        worker_url: str,
+        *,
+        timeout: float = 2.0,
+        retries: int = 1,
+        retry_delay: float = 0.05,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=worker_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            # Faust may answer a key owned elsewhere with a redirect.
+            follow_redirects=True,
+        )
+        self._retries = retries
+        self._retry_delay = retry_delay
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def order(self, order_id: str) -> StoredOrder | None:
+        return await self._read(f"/orders/{quote(order_id, safe='')}/", StoredOrder)
+
+    async def inventory(self, sku: str) -> InventoryView | None:
+        return await self._read(f"/inventory/{quote(sku, safe='')}/", InventoryView)
+
+    async def product(self, sku: str) -> ProductView | None:
+        return await self._read(f"/products/{quote(sku, safe='')}/", ProductView)
+
+    async def cart(self, cart_id: str) -> dict[str, Any] | None:
+        """The raw cart view; the carts routes give it a model."""
+        body = await self._get(f"/carts/{quote(cart_id, safe='')}/")
+        if body is not None and not isinstance(body, dict):
+            raise WorkerUnavailable("worker answered a cart that is not an object", malformed=True)
+        return body
+
+    async def _read(self, path: str, model: type[M]) -> M | None:
+        body = await self._get(path)
+        if body is None:
+            return None
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            raise WorkerUnavailable(
+                f"worker answered {path} with an unexpected body: {exc.errors()[0]['msg']}",
+                malformed=True,
+            ) from exc
+
+    async def _get(self, path: str) -> Any | None:
+        last = ""
+        for attempt in range(self._retries + 1):
+            if attempt:
+                await asyncio.sleep(self._retry_delay)
+            try:
+                response = await self._http.get(path)
+            except httpx.HTTPError as exc:
+                last = f"worker unreachable at {self._http.base_url}: {type(exc).__name__}"
+                continue
+            if response.status_code == 404:
+                return None
+            if response.status_code >= 500:
+                # Rebalancing workers answer 5xx for a moment; worth one more try.
+                last = f"worker answered {response.status_code} for {path}"
+                continue
+            if response.status_code != 200:
+                raise WorkerUnavailable(
+                    f"worker answered {response.status_code} for {path}", malformed=True
+                )
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise WorkerUnavailable(
+                    f"worker answered {path} with invalid JSON", malformed=True
+                ) from exc
+        log.warning("state read failed: %s", last)
+        raise WorkerUnavailable(last)
+
+
+@dataclass(frozen=True)
+class RecentOrder:
+    customer_id: str
+    request_hash: str
+
+
+class RecentOrders:
+    """Bounded LRU of order id -> who placed it with which request, in this process."""
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self._maxsize = maxsize
+        self._entries: OrderedDict[str, RecentOrder] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, order_id: str) -> RecentOrder | None:
+        entry = self._entries.get(order_id)
+        if entry is not None:
+            self._entries.move_to_end(order_id)
+        return entry
+
+    def claim(self, order_id: str, entry: RecentOrder) -> RecentOrder:
+        """Record `entry` unless the order id is already known; return what is recorded.
+
+        Synchronous on purpose: with no await between check and set, two
+        concurrent requests for one order id cannot both claim it.
+        """
+        existing = self.get(order_id)
+        if existing is not None:
+            return existing
+        self._entries[order_id] = entry
+        if len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+        return entry

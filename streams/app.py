@@ -1,0 +1,40 @@
+"""The Faust application: `faust -A streams.app worker -l info`.
+
+Settings come from the environment (streams.settings); agents, tables and web
+views are found by autodiscovery in the flow packages.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from streams.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    settings.app_id,
+    broker=[f"kafka://{server}" for server in settings.bootstrap_list],
+    store=settings.store,
+    datadir=str(settings.data_dir),
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication_factor,
+    processing_guarantee=settings.processing_guarantee,
+    broker_session_timeout=settings.broker_session_timeout,
+    broker_heartbeat_interval=settings.broker_heartbeat_interval,
+    broker_rebalance_timeout=settings.broker_rebalance_timeout,
+    producer_acks=-1,
+    consumer_auto_offset_reset="earliest",
+    table_standby_replicas=0,
+    web_enabled=True,
+    autodiscover=["streams.inventory", "streams.orders", "streams.payments", "streams.web"],
+    origin="streams",
+)
+
+
+def main() -> None:
+    app.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Decode, handle, and dead-letter what cannot be handled; the agent keeps going.
+
+Every consumed message goes through `handle_event`: bytes that do not decode,
+a rule that refuses the message, or a handler that still fails after bounded
+retries send the original bytes to `<topic>.dlq` with headers saying why and
+where they came from. `momentum dlq replay` sends them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+
+from schemas.codec import DecodeError
+from streams import metrics
+from streams.channels import dead_letter_channel
+from streams.errors import RuleError
+from streams.topics import BY_NAME, TopicSpec, value_codec
+
+log = logging.getLogger(__name__)
+
+HEADER_ERROR = "dlq.error"
+HEADER_DETAIL = "dlq.detail"
+HEADER_TOPIC = "dlq.source.topic"
+HEADER_PARTITION = "dlq.source.partition"
+HEADER_OFFSET = "dlq.source.offset"
+HEADER_FAILED_AT = "dlq.failed.at"
+
+HANDLER_ATTEMPTS = 3
+RETRY_BACKOFF_SECONDS = 0.2
+
+Handler = Callable[[str, Any], Awaitable[None]]
+
+
+def dead_letter_headers(
+    error: str, detail: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    return [
+        (HEADER_ERROR, error.encode()),
+        (HEADER_DETAIL, detail[:2000].encode("utf-8", "replace")),
+        (HEADER_TOPIC, topic.encode()),
+        (HEADER_PARTITION, str(partition).encode()),
+        (HEADER_OFFSET, str(offset).encode()),
+        (HEADER_FAILED_AT, str(int(time.time() * 1000)).encode()),
+    ]
+
+
+async def dead_letter(event: faust.EventT, spec: TopicSpec, error: str, detail: str) -> None:
+    message = event.message
+    log.warning(
+        "dead letter from %s[%s]@%s: %s: %s",
+        message.topic, message.partition, message.offset, error, detail,
+    )
+    headers = dead_letter_headers(error, detail, message.topic, message.partition, message.offset)
+    await dead_letter_channel(spec).send(key=message.key, value=message.value, headers=headers)
+    metrics.count("dead_letters", spec.name, error)
+
+
+async def handle_event(event: faust.EventT, handler: Handler) -> None:
+    message = event.message
+    spec = BY_NAME[message.topic]
+    try:
+        value = value_codec(spec).decode(message.value)
+        key = message.key.decode("utf-8") if message.key is not None else ""
+    except DecodeError as exc:
+        await dead_letter(event, spec, exc.reason.value, exc.detail)
+        return
+    except UnicodeDecodeError as exc:
+        await dead_letter(event, spec, "bad-key", str(exc))
+        return
+    for attempt in range(1, HANDLER_ATTEMPTS + 1):
+        try:
+            await handler(key, value)
+        except RuleError as exc:
+            await dead_letter(event, spec, "rule-error", str(exc))
+            return
+        except Exception as exc:
+            if attempt == HANDLER_ATTEMPTS:
+                log.exception("giving up on %s@%s", message.topic, message.offset)
+                await dead_letter(event, spec, "handler-error", f"{type(exc).__name__}: {exc}")
+                return
+            # Handlers are idempotent, so a retry after a partial failure is safe.
+            await asyncio.sleep(RETRY_BACKOFF_SECONDS * attempt)
+        else:
+            metrics.count("processed", spec.name)
+            return

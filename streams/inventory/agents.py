@@ -1,0 +1,105 @@
+"""The inventory agent: one sku's catalog entry and stock, on the sku's partition.
+
+Thin: decode, look up, call the rule, store, reply to the order saga, publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from streams import sending
+from streams.app import app
+from streams.channels import channel
+from streams.dead_letters import handle_event
+from streams.errors import RuleError
+from streams.inventory import rules
+from streams.inventory.records import (
+    inventory_record,
+    product_from_state,
+    product_to_state,
+    stock_from_state,
+    stock_to_state,
+)
+from streams.topics import INVENTORY, INVENTORY_COMMANDS, ORDER_EVENTS, PRODUCTS
+from tables.inventory import catalog, inventory
+
+log = logging.getLogger(__name__)
+
+
+@app.agent(channel(INVENTORY_COMMANDS))
+async def process_inventory_commands(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_event(event, apply_inventory_command)
+
+
+async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
+    sku = command["sku"]
+    if key != sku:
+        raise RuleError(f"inventory command for sku {sku!r} arrived under key {key!r}")
+    kind, payload = command["payload"]
+    table_key = sku
+    before = stock_from_state(sku, inventory.get(table_key))
+    product = product_from_state(catalog.get(table_key))
+    now = sending.now()
+
+    match kind:
+        case "momentum.UpsertProduct":
+            product = rules.Product(
+                sku=sku,
+                name=payload["name"],
+                price=payload["price"],
+                currency=payload["currency"],
+                seller_id=payload["seller_id"],
+            )
+            catalog[table_key] = product_to_state(product, now)
+            await sending.publish(PRODUCTS, sku, product_to_state(product, now))
+            after = rules.set_threshold(before, payload["low_stock_threshold"])
+        case "momentum.Restock":
+            after = rules.restock(before, command["command_id"], payload["quantity"])
+        case "momentum.ReserveStock":
+            order_id = payload["order_id"]
+            after, decision = rules.decide_reservation(before, product, order_id, payload["quantity"])
+            await reply_to_order(order_id, sku, decision)
+        case "momentum.ReleaseStock":
+            after = rules.release(before, payload["order_id"])
+        case "momentum.CommitStock":
+            after = rules.commit(before, payload["order_id"])
+        case "momentum.ReturnStock":
+            after = rules.return_stock(before, payload["order_id"])
+        case _:
+            raise RuleError(f"unknown inventory command {kind}")
+
+    creates = kind in ("momentum.UpsertProduct", "momentum.Restock") and table_key not in inventory
+    if after != before or creates:
+        inventory[table_key] = stock_to_state(after, now)
+        await sending.publish(INVENTORY, sku, inventory_record(after, now))
+        if rules.crossed_low_stock(before, after):
+            log.info("low stock for %s: %d available", sku, after.available)
+
+
+async def reply_to_order(order_id: str, sku: str, decision: rules.Reservation) -> None:
+    if isinstance(decision, rules.Granted):
+        payload: tuple[str, dict[str, Any]] = (
+            "momentum.StockReserved",
+            {
+                "sku": sku,
+                "quantity": decision.quantity,
+                "unit_price": decision.unit_price,
+                "currency": decision.currency,
+            },
+        )
+    else:
+        payload = ("momentum.StockRejected", {"sku": sku, "reason": decision.reason.value})
+    await sending.send(
+        ORDER_EVENTS,
+        order_id,
+        {
+            "event_id": sending.new_id(),
+            "order_id": order_id,
+            "occurred_at": sending.now(),
+            "payload": payload,
+        },
+    )

@@ -1,0 +1,137 @@
+"""Stock decisions for one sku: pure functions from values to values.
+
+Reservations are stored under their order id, so every step is idempotent: a
+repeated reserve answers the same, a repeated release, commit or return
+changes nothing. Available stock is on hand minus reserved and never goes
+below zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+
+from streams.errors import RuleError
+
+# How many restock command ids a sku remembers to drop redeliveries.
+RECENT_COMMANDS_KEPT = 64
+
+
+class RejectReason(StrEnum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    UNKNOWN_SKU = "UNKNOWN_SKU"
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    price: Decimal
+    currency: str
+    seller_id: str
+
+
+@dataclass(frozen=True)
+class Stock:
+    sku: str
+    on_hand: int = 0
+    reservations: dict[str, int] = field(default_factory=dict)
+    committed: dict[str, int] = field(default_factory=dict)
+    low_stock_threshold: int = 5
+    recent_commands: tuple[str, ...] = ()
+
+    @property
+    def reserved(self) -> int:
+        return sum(self.reservations.values())
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def is_low(self) -> bool:
+        return self.available < self.low_stock_threshold
+
+
+@dataclass(frozen=True)
+class Granted:
+    quantity: int
+    unit_price: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: RejectReason
+
+
+Reservation = Granted | Refused
+
+
+def restock(stock: Stock, command_id: str, quantity: int) -> Stock:
+    if quantity <= 0:
+        raise RuleError(f"restock quantity must be positive, got {quantity}")
+    if command_id in stock.recent_commands:
+        return stock
+    recent = (*stock.recent_commands, command_id)[-RECENT_COMMANDS_KEPT:]
+    return replace(stock, on_hand=stock.on_hand + quantity, recent_commands=recent)
+
+
+def set_threshold(stock: Stock, threshold: int) -> Stock:
+    return stock if stock.low_stock_threshold == threshold else replace(
+        stock, low_stock_threshold=threshold
+    )
+
+
+def decide_reservation(
+    stock: Stock, product: Product | None, order_id: str, quantity: int
+) -> tuple[Stock, Reservation]:
+    """Hold `quantity` for an order if available stock covers it; same answer when repeated."""
+    if product is None:
+        return stock, Refused(RejectReason.UNKNOWN_SKU)
+    held = stock.reservations.get(order_id, stock.committed.get(order_id))
+    if held is not None:
+        return stock, Granted(held, product.price, product.currency)
+    if quantity <= 0 or stock.available < quantity:
+        return stock, Refused(RejectReason.OUT_OF_STOCK)
+    reservations = {**stock.reservations, order_id: quantity}
+    return replace(stock, reservations=reservations), Granted(
+        quantity, product.price, product.currency
+    )
+
+
+def release(stock: Stock, order_id: str) -> Stock:
+    """Give a held reservation back; nothing to do if none is held."""
+    if order_id not in stock.reservations:
+        return stock
+    reservations = {k: v for k, v in stock.reservations.items() if k != order_id}
+    return replace(stock, reservations=reservations)
+
+
+def commit(stock: Stock, order_id: str) -> Stock:
+    """The reserved units leave on hand for good (the order is paid)."""
+    quantity = stock.reservations.get(order_id)
+    if quantity is None:
+        return stock
+    reservations = {k: v for k, v in stock.reservations.items() if k != order_id}
+    return replace(
+        stock,
+        on_hand=stock.on_hand - quantity,
+        reservations=reservations,
+        committed={**stock.committed, order_id: quantity},
+    )
+
+
+def return_stock(stock: Stock, order_id: str) -> Stock:
+    """Committed units come back on hand (a confirmed order was cancelled and refunded)."""
+    quantity = stock.committed.get(order_id)
+    if quantity is None:
+        return stock
+    committed = {k: v for k, v in stock.committed.items() if k != order_id}
+    return replace(stock, on_hand=stock.on_hand + quantity, committed=committed)
+
+
+def crossed_low_stock(before: Stock, after: Stock) -> bool:
+    """True when availability has just fallen below the sku's threshold."""
+    return after.is_low and not before.is_low

@@ -1,0 +1,165 @@
+"""The order saga agent: one order's state, on the order id's partition.
+
+It reads commands (place, cancel, expire) and replies from inventory and
+payments, calls the saga rule, stores the new state, and carries out the
+rule's effects: commands to inventory and payments, public records.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+
+from streams import sending
+from streams.app import app, settings
+from streams.dead_letters import handle_event
+from streams.errors import RuleError
+from streams.orders import rules
+from streams.orders.records import line_records, order_from_state, order_record, order_to_state
+from streams.topics import (
+    INVENTORY_COMMANDS,
+    ORDER_COMMANDS,
+    ORDER_EVENTS,
+    ORDER_LINES,
+    ORDERS,
+    PAYMENT_COMMANDS,
+)
+from tables.orders import open_orders, orders
+
+# Commands and replies share the agent: both are keyed by order id with the same
+# partition count, so one partition's orders table sees everything about its orders.
+saga_inbox = app.topic(
+    ORDER_COMMANDS.name,
+    ORDER_EVENTS.name,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+EXPIRY_SCAN_SECONDS = 1.0
+
+
+@app.agent(saga_inbox)
+async def process_order_messages(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_event(event, apply_order_message)
+
+
+async def apply_order_message(key: str, message: dict[str, Any]) -> None:
+    order_id = message["order_id"]
+    if key != order_id:
+        raise RuleError(f"message for order {order_id!r} arrived under key {key!r}")
+    kind, payload = message["payload"]
+    order = order_from_state(orders.get(order_id))
+    now = sending.now()
+
+    match kind:
+        case "momentum.PlaceOrder":
+            new, effects = rules.place_order(
+                order,
+                order_id=order_id,
+                customer_id=payload["customer_id"],
+                lines=[(line["sku"], line["quantity"]) for line in payload["lines"]],
+                payment_token=payload["payment"]["token"],
+                request_hash=payload["request_hash"],
+                now=now,
+                ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+            )
+        case "momentum.CancelOrder":
+            new, effects = rules.cancel_order(order, now)
+        case "momentum.ExpireOrder":
+            new, effects = rules.expire_order(order, now)
+        case "momentum.StockReserved":
+            new, effects = rules.apply_stock_reserved(
+                order, payload["sku"], payload["unit_price"], payload["currency"], now
+            )
+        case "momentum.StockRejected":
+            new, effects = rules.apply_stock_rejected(
+                order, payload["sku"], rules.Reason(payload["reason"]), now
+            )
+        case "momentum.PaymentResult":
+            new, effects = rules.apply_payment(order, rules.PaymentOutcome(payload["status"]), now)
+        case _:
+            raise RuleError(f"unknown order message {kind}")
+
+    if new is None or new is order:
+        if effects:  # a late reply asking for compensation on an unchanged order
+            await carry_out(order, effects)
+        return
+    orders[order_id] = order_to_state(new)
+    if new.settled:
+        open_orders.pop(order_id.encode(), None)
+    elif order is None:
+        open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
+    await carry_out(new, effects)
+
+
+async def carry_out(order: rules.Order | None, effects: list[rules.Effect]) -> None:
+    assert order is not None
+    for effect in effects:
+        match effect:
+            case rules.Reserve(sku, quantity):
+                await inventory_command(sku, ("momentum.ReserveStock",
+                                              {"order_id": order.order_id, "quantity": quantity}))
+            case rules.Release(sku):
+                await inventory_command(sku, ("momentum.ReleaseStock", {"order_id": order.order_id}))
+            case rules.Commit(sku):
+                await inventory_command(sku, ("momentum.CommitStock", {"order_id": order.order_id}))
+            case rules.Return(sku):
+                await inventory_command(sku, ("momentum.ReturnStock", {"order_id": order.order_id}))
+            case rules.Authorize(amount, currency, token):
+                await payment_command(order.order_id, ("momentum.AuthorizePayment",
+                                      {"amount": amount, "currency": currency, "token": token}))
+            case rules.Capture():
+                await payment_command(order.order_id, ("momentum.CapturePayment", {}))
+            case rules.Void():
+                await payment_command(order.order_id, ("momentum.VoidPayment", {}))
+            case rules.Refund():
+                await payment_command(order.order_id, ("momentum.RefundPayment", {}))
+            case rules.Publish():
+                await sending.publish(ORDERS, order.order_id, order_record(order))
+                for line in line_records(order):
+                    await sending.publish(ORDER_LINES, line["line_id"], line)
+
+
+async def inventory_command(sku: str, payload: tuple[str, dict[str, Any]]) -> None:
+    await sending.send(
+        INVENTORY_COMMANDS,
+        sku,
+        {"command_id": sending.new_id(), "sku": sku, "issued_at": sending.now(), "payload": payload},
+    )
+
+
+async def payment_command(order_id: str, payload: tuple[str, dict[str, Any]]) -> None:
+    await sending.send(
+        PAYMENT_COMMANDS,
+        order_id,
+        {
+            "command_id": sending.new_id(),
+            "order_id": order_id,
+            "issued_at": sending.now(),
+            "payload": payload,
+        },
+    )
+
+
+@app.timer(interval=EXPIRY_SCAN_SECONDS)
+async def expire_overdue_orders() -> None:
+    """Ask the saga to expire open orders past their deadline; the saga decides."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    overdue = [key for key, deadline in open_orders.items() if deadline <= now_ms]
+    for key in overdue:
+        order_id = key.decode() if isinstance(key, bytes) else str(key)
+        await sending.send(
+            ORDER_COMMANDS,
+            order_id,
+            {
+                "command_id": sending.new_id(),
+                "order_id": order_id,
+                "issued_at": sending.now(),
+                "payload": ("momentum.ExpireOrder", {}),
+            },
+        )

@@ -1,0 +1,32 @@
+"""Sending commands and publishing public records, encoded once per message."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from streams import metrics
+from streams.channels import channel
+from streams.topics import TopicSpec, key_codec, value_codec
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def send(spec: TopicSpec, key: str, value: dict[str, Any]) -> None:
+    """An internal command or event: UTF-8 key, Avro value."""
+    await channel(spec).send(key=key.encode(), value=value_codec(spec).encode(value))
+    metrics.count("sent", spec.name)
+
+
+async def publish(spec: TopicSpec, key: str, value: dict[str, Any] | None) -> None:
+    """A public record: Avro key and value; None is a tombstone (the record is gone)."""
+    encoded = None if value is None else value_codec(spec).encode(value)
+    await channel(spec).send(key=key_codec(spec).encode(key), value=encoded)
+    metrics.count("sent", spec.name)

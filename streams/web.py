@@ -1,0 +1,64 @@
+"""Worker web views: live table state for the gateway, readiness and metrics.
+
+Table routing sends a request for a key to the worker that holds the key's
+partition, so the gateway may ask any worker.
+"""
+
+from __future__ import annotations
+
+from faust.web import Request, Response, View
+
+from streams import metrics
+from streams.app import app
+from streams.inventory.records import (
+    inventory_view,
+    product_from_state,
+    product_view,
+    stock_from_state,
+)
+from streams.orders.records import order_from_state, order_view
+from tables.inventory import catalog, inventory
+from tables.orders import orders
+
+NOT_FOUND = 404
+
+
+@app.page("/ready/")
+async def ready(web: View, request: Request) -> Response:
+    recovered = app.tables.recovery.completed.is_set()
+    assigned = bool(app.consumer.assignment()) if app.consumer else False
+    status = "ready" if recovered and not app.rebalancing and assigned else "starting"
+    body = {"status": status, "recovered": recovered, "rebalancing": app.rebalancing}
+    return web.json(body, status=200 if status == "ready" else 503)
+
+
+@app.page("/metrics/")
+async def metrics_page(web: View, request: Request) -> Response:
+    return web.text(metrics.render(), content_type="text/plain; version=0.0.4")
+
+
+@app.page("/orders/{order_id}/")
+@app.table_route(table=orders.table, match_info="order_id")
+async def get_order(web: View, request: Request, order_id: str) -> Response:
+    order = order_from_state(orders.get(order_id))
+    if order is None:
+        return web.json({"error": f"order {order_id} not found"}, status=NOT_FOUND)
+    return web.json(order_view(order))
+
+
+@app.page("/inventory/{sku}/")
+@app.table_route(table=inventory.table, match_info="sku")
+async def get_inventory(web: View, request: Request, sku: str) -> Response:
+    record = inventory.get(sku)
+    if record is None:
+        return web.json({"error": f"sku {sku} not found"}, status=NOT_FOUND)
+    return web.json(inventory_view(stock_from_state(sku, record)))
+
+
+@app.page("/products/{sku}/")
+@app.table_route(table=catalog.table, match_info="sku")
+async def get_product(web: View, request: Request, sku: str) -> Response:
+    product = product_from_state(catalog.get(sku))
+    if product is None:
+        return web.json({"error": f"product {sku} not found"}, status=NOT_FOUND)
+    return web.json(product_view(product))

@@ -1,0 +1,12 @@
+"""Inventory tables, keyed by sku: stock with its reservations, and the catalog."""
+
+from streams.app import app
+from tables.codec import AvroTable, bytes_table
+
+inventory = AvroTable(
+    bytes_table(app, "inventory", "Stock per sku: on hand, reservations and commitments."),
+    "StockState",
+)
+catalog = AvroTable(
+    bytes_table(app, "catalog", "Product per sku: name, price, currency, seller."), "Product"
+)

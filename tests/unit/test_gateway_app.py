@@ -1,0 +1,235 @@
+"""The app around the routes: health, readiness, body limits, OpenAPI, state reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateway.main import create_app
+from gateway.state import RecentOrder, RecentOrders, StateReader, WorkerUnavailable
+from tests.unit.test_gateway_support import CLOSED_URL, FakeReader, bearer, running_gateway
+
+ORDER = {"items": [{"sku": "tee-m", "quantity": 1}], "payment": {"method": "card", "token": "t"}}
+
+
+# Health and readiness.
+
+
+async def test_health() -> None:
+    async with running_gateway() as gw:
+        response = await gw.client.get("/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_ready_is_503_naming_the_registry_when_it_is_unreachable() -> None:
+    async with running_gateway(SCHEMA_REGISTRY_URL=CLOSED_URL) as gw:
+        response = await gw.client.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["detail"] == "not ready: schema_registry"
+    assert body["checks"]["kafka"] == "ok"
+    assert "unreachable" in body["checks"]["schema_registry"]
+
+
+def use_registry(app: object, handler: httpx.MockTransport) -> None:
+    """Point the app's readiness check at a mock registry."""
+    state = app.state  # type: ignore[attr-defined]
+    state.registry_http = httpx.AsyncClient(base_url="http://registry", transport=handler)
+
+
+async def test_ready_is_200_when_kafka_and_registry_answer() -> None:
+    seen: list[str] = []
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json=["orders-value"])
+
+    async with running_gateway() as gw:
+        use_registry(gw.app, httpx.MockTransport(registry))
+        response = await gw.client.get("/ready")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"kafka": "ok", "schema_registry": "ok"},
+    }
+    assert seen == ["/subjects"]
+
+
+async def test_ready_is_503_naming_kafka_when_it_is_down() -> None:
+    async with running_gateway() as gw:
+        use_registry(gw.app, httpx.MockTransport(lambda _: httpx.Response(200, json=[])))
+        gw.producer.down = True
+        response = await gw.client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["detail"] == "not ready: kafka"
+
+
+async def test_lifespan_starts_and_stops_the_parts() -> None:
+    async with running_gateway() as gw:
+        assert gw.producer.started and not gw.producer.stopped
+    assert gw.producer.stopped
+    assert gw.reader.closed
+
+
+# Body size.
+
+
+async def test_declared_oversized_body_is_413() -> None:
+    async with running_gateway(MOMENTUM_MAX_BODY_BYTES=100) as gw:
+        body = ORDER | {"payment": {"method": "card", "token": "t" * 200}}
+        response = await gw.client.post(
+            "/v1/orders", json=body, headers=bearer() | {"Idempotency-Key": "k"}
+        )
+        assert response.status_code == 413
+        assert "100 bytes" in response.json()["detail"]
+        assert gw.producer.sent == []
+
+
+async def test_streamed_oversized_body_is_413() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        # No Content-Length: only counting the streamed body catches this.
+        for _ in range(10):
+            yield b" " * 30
+
+    async with running_gateway(MOMENTUM_MAX_BODY_BYTES=100) as gw:
+        response = await gw.client.post(
+            "/v1/orders", content=chunks(), headers=bearer() | {"Idempotency-Key": "k"}
+        )
+        assert "content-length" not in response.request.headers
+        assert response.status_code == 413
+        assert gw.producer.sent == []
+
+
+async def test_streamed_body_under_the_limit_reaches_the_route() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"quantity":'
+        yield b" 5}"
+
+    async with running_gateway(MOMENTUM_MAX_BODY_BYTES=100) as gw:
+        response = await gw.client.post(
+            "/v1/inventory/tee-m/restock",
+            content=chunks(),
+            headers=bearer("sam", "seller") | {"Content-Type": "application/json"},
+        )
+    assert response.status_code == 202, response.text
+
+
+# OpenAPI.
+
+
+def test_openapi_documents_auth_models_and_errors() -> None:
+    schema = create_app(state_reader=FakeReader()).openapi()
+    assert schema["info"]["title"] == "Momentum gateway"
+    assert schema["info"]["description"]
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for name in ("PlaceOrderRequest", "OrderView", "ProductUpsert", "InventoryView", "ErrorBody"):
+        assert name in schema["components"]["schemas"]
+    expected = {
+        ("/v1/products/{sku}", "put"): {"401", "403", "413", "422"},
+        ("/v1/products/{sku}", "get"): {"401", "404", "422"},
+        ("/v1/inventory/{sku}/restock", "post"): {"401", "403", "413", "422"},
+        ("/v1/inventory/{sku}", "get"): {"401", "404", "422"},
+        ("/v1/orders", "post"): {"400", "401", "403", "409", "413", "422"},
+        ("/v1/orders/{order_id}", "get"): {"401", "404", "422"},
+        ("/v1/orders/{order_id}/cancel", "post"): {"401", "403", "404", "409", "422"},
+    }
+    for (path, method), codes in expected.items():
+        operation = schema["paths"][path][method]
+        assert codes <= set(operation["responses"]), (path, method)
+        assert operation["security"] == [{"HTTPBearer": []}], (path, method)
+    assert "security" not in schema["paths"]["/health"]["get"]
+
+
+# StateReader against a mock worker.
+
+
+def mock_worker(*answers: httpx.Response | Exception) -> tuple[httpx.MockTransport, list[str]]:
+    queue = list(answers)
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        answer = queue.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return httpx.MockTransport(handler), paths
+
+
+STOCK = {"sku": "tee-m", "on_hand": 5, "reserved": 1, "available": 4}
+
+
+async def test_state_reader_reads_and_maps_404_to_none() -> None:
+    transport, paths = mock_worker(httpx.Response(200, json=STOCK), httpx.Response(404))
+    reader = StateReader("http://worker", transport=transport)
+    try:
+        found = await reader.inventory("tee-m")
+        missing = await reader.product("nope")
+    finally:
+        await reader.aclose()
+    assert found is not None and found.available == 4
+    assert missing is None
+    assert paths == ["/inventory/tee-m/", "/products/nope/"]
+
+
+async def test_state_reader_retries_once() -> None:
+    transport, paths = mock_worker(httpx.ConnectError("refused"), httpx.Response(200, json=STOCK))
+    reader = StateReader("http://worker", transport=transport, retry_delay=0)
+    try:
+        assert await reader.inventory("tee-m") is not None
+    finally:
+        await reader.aclose()
+    assert len(paths) == 2
+
+
+@pytest.mark.parametrize(
+    ("answers", "malformed"),
+    [
+        ((httpx.ConnectError("refused"), httpx.ConnectError("refused")), False),
+        ((httpx.Response(500), httpx.Response(503)), False),
+        ((httpx.Response(200, json={"sku": "tee-m"}),), True),
+        ((httpx.Response(200, text="<html>"),), True),
+        ((httpx.Response(400),), True),
+    ],
+)
+async def test_state_reader_failures(
+    answers: tuple[httpx.Response | Exception, ...], malformed: bool
+) -> None:
+    transport, _ = mock_worker(*answers)
+    reader = StateReader("http://worker", transport=transport, retry_delay=0)
+    try:
+        with pytest.raises(WorkerUnavailable) as caught:
+            await reader.inventory("tee-m")
+    finally:
+        await reader.aclose()
+    assert caught.value.malformed is malformed
+
+
+async def test_malformed_worker_answer_is_502() -> None:
+    transport, _ = mock_worker(httpx.Response(200, json={"sku": "tee-m"}))
+    reader = StateReader("http://worker", transport=transport)
+    async with running_gateway() as gw:
+        gw.app.state.state_reader = reader
+        response = await gw.client.get("/v1/inventory/tee-m", headers=bearer())
+    await reader.aclose()
+    assert response.status_code == 502
+    assert "unexpected body" in response.json()["detail"]
+
+
+# Recent orders.
+
+
+def test_recent_orders_first_claim_wins_and_oldest_is_evicted() -> None:
+    recent = RecentOrders(maxsize=2)
+    first = RecentOrder("alice", "h1")
+    assert recent.claim("o1", first) is first
+    assert recent.claim("o1", RecentOrder("alice", "h2")) is first
+    recent.claim("o2", RecentOrder("bob", "h"))
+    assert recent.get("o1") is first  # touched: o2 is now the oldest
+    recent.claim("o3", RecentOrder("carol", "h"))
+    assert len(recent) == 2
+    assert recent.get("o2") is None
+    assert recent.get("o1") is first
