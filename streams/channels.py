@@ -23,12 +23,17 @@ def channel(spec: TopicSpec) -> faust.TopicT:
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
+        partitions=spec.partitions,
     )
 
 
 @cache
 def dead_letter_channel(spec: TopicSpec) -> faust.TopicT:
     return app.topic(
-        spec.dlq, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        spec.dlq,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
         partitions=1,
     )

@@ -20,7 +20,7 @@ from schemas.codec import DecodeError
 from streams import metrics
 from streams.channels import dead_letter_channel
 from streams.errors import RuleError
-from streams.topics import BY_NAME, TopicSpec, value_codec
+from streams.topics import BY_NAME, TopicSpec, key_codec, value_codec
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,23 @@ async def dead_letter(event: faust.EventT, spec: TopicSpec, error: str, detail: 
     message = event.message
     log.warning(
         "dead letter from %s[%s]@%s: %s: %s",
-        message.topic, message.partition, message.offset, error, detail,
+        message.topic,
+        message.partition,
+        message.offset,
+        error,
+        detail,
     )
     headers = dead_letter_headers(error, detail, message.topic, message.partition, message.offset)
     await dead_letter_channel(spec).send(key=message.key, value=message.value, headers=headers)
     metrics.count("dead_letters", spec.name, error)
+
+
+def decode_key(spec: TopicSpec, raw: bytes | None) -> str:
+    if raw is None:
+        return ""
+    if spec.public:
+        return str(key_codec(spec).decode(raw))
+    return raw.decode("utf-8")
 
 
 async def handle_event(event: faust.EventT, handler: Handler) -> None:
@@ -66,7 +78,7 @@ async def handle_event(event: faust.EventT, handler: Handler) -> None:
     spec = BY_NAME[message.topic]
     try:
         value = value_codec(spec).decode(message.value)
-        key = message.key.decode("utf-8") if message.key is not None else ""
+        key = decode_key(spec, message.key)
     except DecodeError as exc:
         await dead_letter(event, spec, exc.reason.value, exc.detail)
         return

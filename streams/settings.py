@@ -58,11 +58,14 @@ class Settings(BaseSettings):
     reservation_ttl_seconds: float = Field(
         default=900.0, gt=0, validation_alias="MOMENTUM_RESERVATION_TTL_SECONDS"
     )
-    cart_idle_seconds: float = Field(default=3600.0, gt=0, validation_alias="MOMENTUM_CART_IDLE_SECONDS")
+    cart_idle_seconds: float = Field(
+        default=3600.0, gt=0, validation_alias="MOMENTUM_CART_IDLE_SECONDS"
+    )
 
     # Gateway.
     jwt_secret: SecretStr = Field(
-        default=SecretStr("momentum-local-development-secret"), validation_alias="MOMENTUM_JWT_SECRET"
+        default=SecretStr("momentum-local-development-secret-change-me"),
+        validation_alias="MOMENTUM_JWT_SECRET",
     )
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MOMENTUM_MAX_BODY_BYTES")
 

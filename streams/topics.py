@@ -27,6 +27,8 @@ class TopicSpec:
     public: bool = False
     compacted: bool = False
     description: str = ""
+    # None: the settings' partition count.
+    partitions: int | None = None
 
     @property
     def dlq(self) -> str:
@@ -43,46 +45,151 @@ class TopicSpec:
 
 # Commands and saga events (internal; UTF-8 keys).
 INVENTORY_COMMANDS = TopicSpec(
-    "inventory-commands", "InventoryCommand", "sku",
+    "inventory-commands",
+    "InventoryCommand",
+    "sku",
     description="catalog upserts, restocks and reservation steps for one sku",
 )
 ORDER_COMMANDS = TopicSpec(
-    "order-commands", "OrderCommand", "order_id",
+    "order-commands",
+    "OrderCommand",
+    "order_id",
     description="place, cancel and expire orders",
 )
 ORDER_EVENTS = TopicSpec(
-    "order-events", "OrderEvent", "order_id",
+    "order-events",
+    "OrderEvent",
+    "order_id",
     description="replies from inventory and payments to the order saga",
 )
 PAYMENT_COMMANDS = TopicSpec(
-    "payment-commands", "PaymentCommand", "order_id",
+    "payment-commands",
+    "PaymentCommand",
+    "order_id",
     description="authorize, capture, void and refund, one order at a time",
+)
+CART_COMMANDS = TopicSpec(
+    "cart-commands",
+    "CartCommand",
+    "cart_id",
+    description="set and remove cart lines, check out, abandon",
+)
+STOCK_ALERTS = TopicSpec(
+    "stock-alerts",
+    "StockAlert",
+    "sku",
+    description="a sku's availability fell below its threshold",
+)
+CART_EVENTS = TopicSpec(
+    "cart-events",
+    "CartAbandoned",
+    "cart_id",
+    description="carts marked abandoned after idling",
+)
+ORDER_SETTLEMENTS = TopicSpec(
+    "order-settlements",
+    "OrderSettled",
+    "status",
+    description="orders reaching a settled status, for the per-minute analytics",
+    # One partition: the analytics agent's windowed tables (by sku, by status)
+    # then live in one place and stay co-partitioned with this topic.
+    partitions=1,
 )
 
 # Public state (Avro keys and values; compacted: the latest record per key is the state).
 ORDERS = TopicSpec(
-    "orders", "OrderRecord", "order_id", public=True, compacted=True,
+    "orders",
+    "OrderRecord",
+    "order_id",
+    public=True,
+    compacted=True,
     description="every state change of every order",
 )
 ORDER_LINES = TopicSpec(
-    "order-lines", "OrderLineRecord", "line_id", public=True, compacted=True,
+    "order-lines",
+    "OrderLineRecord",
+    "line_id",
+    public=True,
+    compacted=True,
     description="priced lines of orders, keyed order_id:sku",
 )
 INVENTORY = TopicSpec(
-    "inventory", "InventoryRecord", "sku", public=True, compacted=True,
+    "inventory",
+    "InventoryRecord",
+    "sku",
+    public=True,
+    compacted=True,
     description="stock on hand, reserved and available per sku",
 )
 PAYMENTS = TopicSpec(
-    "payments", "PaymentRecord", "order_id", public=True, compacted=True,
+    "payments",
+    "PaymentRecord",
+    "order_id",
+    public=True,
+    compacted=True,
     description="payment state per order",
 )
 PRODUCTS = TopicSpec(
-    "products", "Product", "sku", public=True, compacted=True,
+    "products",
+    "Product",
+    "sku",
+    public=True,
+    compacted=True,
     description="the catalog: name, price and seller per sku",
 )
+CARTS = TopicSpec(
+    "carts",
+    "CartState",
+    "cart_id",
+    public=True,
+    compacted=True,
+    description="cart contents and status per cart",
+)
+NOTIFICATIONS = TopicSpec(
+    "notifications",
+    "Notification",
+    "recipient",
+    public=True,
+    description="messages for customers and sellers",
+)
+SALES_PER_MINUTE = TopicSpec(
+    "sales-per-minute",
+    "SalesPerMinute",
+    "window_id",
+    public=True,
+    compacted=True,
+    description="units and revenue per sku per minute (tumbling), keyed sku@window_start",
+)
+ORDERS_PER_MINUTE = TopicSpec(
+    "orders-per-minute",
+    "OrdersPerMinute",
+    "window_id",
+    public=True,
+    compacted=True,
+    description="settled orders per status per minute (tumbling), keyed status@window_start",
+)
 
-COMMAND_TOPICS = (INVENTORY_COMMANDS, ORDER_COMMANDS, ORDER_EVENTS, PAYMENT_COMMANDS)
-PUBLIC_TOPICS = (ORDERS, ORDER_LINES, INVENTORY, PAYMENTS, PRODUCTS)
+COMMAND_TOPICS = (
+    INVENTORY_COMMANDS,
+    ORDER_COMMANDS,
+    ORDER_EVENTS,
+    PAYMENT_COMMANDS,
+    CART_COMMANDS,
+    STOCK_ALERTS,
+    CART_EVENTS,
+    ORDER_SETTLEMENTS,
+)
+PUBLIC_TOPICS = (
+    ORDERS,
+    ORDER_LINES,
+    INVENTORY,
+    PAYMENTS,
+    PRODUCTS,
+    CARTS,
+    NOTIFICATIONS,
+    SALES_PER_MINUTE,
+    ORDERS_PER_MINUTE,
+)
 ALL_TOPICS = COMMAND_TOPICS + PUBLIC_TOPICS
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 

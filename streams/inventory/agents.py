@@ -23,7 +23,13 @@ from streams.inventory.records import (
     stock_from_state,
     stock_to_state,
 )
-from streams.topics import INVENTORY, INVENTORY_COMMANDS, ORDER_EVENTS, PRODUCTS
+from streams.topics import (
+    INVENTORY,
+    INVENTORY_COMMANDS,
+    ORDER_EVENTS,
+    PRODUCTS,
+    STOCK_ALERTS,
+)
 from tables.inventory import catalog, inventory
 
 log = logging.getLogger(__name__)
@@ -61,7 +67,9 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
             after = rules.restock(before, command["command_id"], payload["quantity"])
         case "momentum.ReserveStock":
             order_id = payload["order_id"]
-            after, decision = rules.decide_reservation(before, product, order_id, payload["quantity"])
+            after, decision = rules.decide_reservation(
+                before, product, order_id, payload["quantity"]
+            )
             await reply_to_order(order_id, sku, decision)
         case "momentum.ReleaseStock":
             after = rules.release(before, payload["order_id"])
@@ -77,7 +85,17 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
         inventory[table_key] = stock_to_state(after, now)
         await sending.publish(INVENTORY, sku, inventory_record(after, now))
         if rules.crossed_low_stock(before, after):
-            log.info("low stock for %s: %d available", sku, after.available)
+            await sending.send(
+                STOCK_ALERTS,
+                sku,
+                {
+                    "sku": sku,
+                    "seller_id": product.seller_id if product else None,
+                    "available": after.available,
+                    "threshold": after.low_stock_threshold,
+                    "occurred_at": now,
+                },
+            )
 
 
 async def reply_to_order(order_id: str, sku: str, decision: rules.Reservation) -> None:

@@ -18,6 +18,7 @@ def stock_from_state(sku: str, record: dict[str, Any] | None) -> Stock:
         committed=dict(record["committed"]),
         low_stock_threshold=record["low_stock_threshold"],
         recent_commands=tuple(record["recent_commands"]),
+        closed_orders=tuple(record["closed_orders"]),
     )
 
 
@@ -29,6 +30,7 @@ def stock_to_state(stock: Stock, now: datetime) -> dict[str, Any]:
         "committed": stock.committed,
         "low_stock_threshold": stock.low_stock_threshold,
         "recent_commands": list(stock.recent_commands),
+        "closed_orders": list(stock.closed_orders),
         "updated_at": now,
     }
 

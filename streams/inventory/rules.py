@@ -14,8 +14,10 @@ from enum import StrEnum
 
 from streams.errors import RuleError
 
-# How many restock command ids a sku remembers to drop redeliveries.
+# How many restock command ids, and released or returned order ids, a sku remembers
+# to drop late redeliveries. A replay reaching further back than that is not absorbed.
 RECENT_COMMANDS_KEPT = 64
+CLOSED_ORDERS_KEPT = 256
 
 
 class RejectReason(StrEnum):
@@ -40,6 +42,9 @@ class Stock:
     committed: dict[str, int] = field(default_factory=dict)
     low_stock_threshold: int = 5
     recent_commands: tuple[str, ...] = ()
+    # Orders whose hold was released or returned: a late duplicate reserve or commit
+    # for them must not hold stock again.
+    closed_orders: tuple[str, ...] = ()
 
     @property
     def reserved(self) -> int:
@@ -79,8 +84,10 @@ def restock(stock: Stock, command_id: str, quantity: int) -> Stock:
 
 
 def set_threshold(stock: Stock, threshold: int) -> Stock:
-    return stock if stock.low_stock_threshold == threshold else replace(
-        stock, low_stock_threshold=threshold
+    return (
+        stock
+        if stock.low_stock_threshold == threshold
+        else replace(stock, low_stock_threshold=threshold)
     )
 
 
@@ -90,6 +97,8 @@ def decide_reservation(
     """Hold `quantity` for an order if available stock covers it; same answer when repeated."""
     if product is None:
         return stock, Refused(RejectReason.UNKNOWN_SKU)
+    if order_id in stock.closed_orders:
+        return stock, Refused(RejectReason.OUT_OF_STOCK)
     held = stock.reservations.get(order_id, stock.committed.get(order_id))
     if held is not None:
         return stock, Granted(held, product.price, product.currency)
@@ -106,7 +115,7 @@ def release(stock: Stock, order_id: str) -> Stock:
     if order_id not in stock.reservations:
         return stock
     reservations = {k: v for k, v in stock.reservations.items() if k != order_id}
-    return replace(stock, reservations=reservations)
+    return replace(stock, reservations=reservations, closed_orders=_closing(stock, order_id))
 
 
 def commit(stock: Stock, order_id: str) -> Stock:
@@ -129,7 +138,16 @@ def return_stock(stock: Stock, order_id: str) -> Stock:
     if quantity is None:
         return stock
     committed = {k: v for k, v in stock.committed.items() if k != order_id}
-    return replace(stock, on_hand=stock.on_hand + quantity, committed=committed)
+    return replace(
+        stock,
+        on_hand=stock.on_hand + quantity,
+        committed=committed,
+        closed_orders=_closing(stock, order_id),
+    )
+
+
+def _closing(stock: Stock, order_id: str) -> tuple[str, ...]:
+    return (*stock.closed_orders, order_id)[-CLOSED_ORDERS_KEPT:]
 
 
 def crossed_low_stock(before: Stock, after: Stock) -> bool:

@@ -17,12 +17,19 @@ from streams.app import app, settings
 from streams.dead_letters import handle_event
 from streams.errors import RuleError
 from streams.orders import rules
-from streams.orders.records import line_records, order_from_state, order_record, order_to_state
+from streams.orders.records import (
+    line_records,
+    order_from_state,
+    order_record,
+    order_to_state,
+    settlement_record,
+)
 from streams.topics import (
     INVENTORY_COMMANDS,
     ORDER_COMMANDS,
     ORDER_EVENTS,
     ORDER_LINES,
+    ORDER_SETTLEMENTS,
     ORDERS,
     PAYMENT_COMMANDS,
 )
@@ -95,6 +102,8 @@ async def apply_order_message(key: str, message: dict[str, Any]) -> None:
     elif order is None:
         open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
     await carry_out(new, effects)
+    if new.settled and (order is None or order.status is not new.status):
+        await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
 
 
 async def carry_out(order: rules.Order | None, effects: list[rules.Effect]) -> None:
@@ -102,17 +111,26 @@ async def carry_out(order: rules.Order | None, effects: list[rules.Effect]) -> N
     for effect in effects:
         match effect:
             case rules.Reserve(sku, quantity):
-                await inventory_command(sku, ("momentum.ReserveStock",
-                                              {"order_id": order.order_id, "quantity": quantity}))
+                await inventory_command(
+                    sku,
+                    ("momentum.ReserveStock", {"order_id": order.order_id, "quantity": quantity}),
+                )
             case rules.Release(sku):
-                await inventory_command(sku, ("momentum.ReleaseStock", {"order_id": order.order_id}))
+                await inventory_command(
+                    sku, ("momentum.ReleaseStock", {"order_id": order.order_id})
+                )
             case rules.Commit(sku):
                 await inventory_command(sku, ("momentum.CommitStock", {"order_id": order.order_id}))
             case rules.Return(sku):
                 await inventory_command(sku, ("momentum.ReturnStock", {"order_id": order.order_id}))
             case rules.Authorize(amount, currency, token):
-                await payment_command(order.order_id, ("momentum.AuthorizePayment",
-                                      {"amount": amount, "currency": currency, "token": token}))
+                await payment_command(
+                    order.order_id,
+                    (
+                        "momentum.AuthorizePayment",
+                        {"amount": amount, "currency": currency, "token": token},
+                    ),
+                )
             case rules.Capture():
                 await payment_command(order.order_id, ("momentum.CapturePayment", {}))
             case rules.Void():
@@ -129,7 +147,12 @@ async def inventory_command(sku: str, payload: tuple[str, dict[str, Any]]) -> No
     await sending.send(
         INVENTORY_COMMANDS,
         sku,
-        {"command_id": sending.new_id(), "sku": sku, "issued_at": sending.now(), "payload": payload},
+        {
+            "command_id": sending.new_id(),
+            "sku": sku,
+            "issued_at": sending.now(),
+            "payload": payload,
+        },
     )
 
 

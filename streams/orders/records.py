@@ -95,6 +95,18 @@ def line_records(order: Order) -> list[dict[str, Any]]:
     ]
 
 
+def settlement_record(order: Order) -> dict[str, Any]:
+    """OrderSettled (topic order-settlements), for the per-minute analytics."""
+    return {
+        "order_id": order.order_id,
+        "status": order.status.value,
+        "total": order.total.quantize(CENT),
+        "currency": order.currency,
+        "lines": line_records(order),
+        "settled_at": order.updated_at,
+    }
+
+
 def order_view(order: Order) -> dict[str, Any]:
     """JSON for the worker's web view; the gateway shapes its response from this."""
     return {

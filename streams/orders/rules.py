@@ -38,6 +38,7 @@ class Reason(StrEnum):
     PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
     RESERVATION_EXPIRED = "RESERVATION_EXPIRED"
     CUSTOMER_CANCELLED = "CUSTOMER_CANCELLED"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
 
 
 class LineState(StrEnum):
@@ -56,6 +57,16 @@ class PaymentOutcome(StrEnum):
     CAPTURED = "CAPTURED"
     VOIDED = "VOIDED"
     REFUNDED = "REFUNDED"
+
+
+# No answer yet, or no answer in time: an authorization may exist at the provider.
+VOIDABLE: frozenset[PaymentOutcome | None] = frozenset({None, PaymentOutcome.UNAVAILABLE})
+PAYMENT_PROGRESS: dict[PaymentOutcome | None, int] = {
+    PaymentOutcome.AUTHORIZED: 1,
+    PaymentOutcome.CAPTURED: 2,
+    PaymentOutcome.VOIDED: 3,
+    PaymentOutcome.REFUNDED: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,10 @@ def apply_stock_reserved(
     if line.state is not LineState.REQUESTED:
         return order, []
     lines = _with_line(order, replace(line, state=LineState.RESERVED, unit_price=unit_price))
-    updated = replace(order, lines=lines, currency=order.currency or currency, updated_at=now)
+    if order.currency is not None and currency != order.currency:
+        # One payment cannot add amounts in two currencies: the held line goes back too.
+        return _give_up(replace(order, lines=lines), Status.REJECTED, Reason.CURRENCY_MISMATCH, now)
+    updated = replace(order, lines=lines, currency=currency, updated_at=now)
     if all(line.state is LineState.RESERVED for line in lines):
         updated = replace(updated, status=Status.RESERVED)
         assert updated.currency is not None
@@ -215,9 +229,7 @@ def apply_stock_rejected(order: Order | None, sku: str, reason: Reason, now: dat
     return _give_up(rejected, Status.REJECTED, reason, now)
 
 
-def apply_payment(
-    order: Order | None, outcome: PaymentOutcome, now: datetime
-) -> Outcome:
+def apply_payment(order: Order | None, outcome: PaymentOutcome, now: datetime) -> Outcome:
     if order is None:
         return order, []
     if outcome is PaymentOutcome.AUTHORIZED:
@@ -228,7 +240,7 @@ def apply_payment(
             )
             return confirmed, [*(Commit(line.sku) for line in lines), Capture(), Publish()]
         if order.status in (Status.REJECTED, Status.EXPIRED, Status.CANCELLED) and (
-            order.payment_status is None
+            order.payment_status in VOIDABLE
         ):
             # Authorized after the order gave up: let the hold go.
             return replace(order, payment_status=PaymentOutcome.VOIDED, updated_at=now), [Void()]
@@ -243,8 +255,9 @@ def apply_payment(
         )
         declined = replace(order, payment_status=outcome)
         return _give_up(declined, Status.REJECTED, reason, now)
-    # CAPTURED, VOIDED, REFUNDED: bookkeeping only.
-    if order.payment_status is outcome:
+    # CAPTURED, VOIDED, REFUNDED: bookkeeping only, and only forwards (a replayed
+    # CAPTURED must not undo a REFUNDED).
+    if PAYMENT_PROGRESS[outcome] <= PAYMENT_PROGRESS.get(order.payment_status, 0):
         return order, []
     return replace(order, payment_status=outcome, updated_at=now), [Publish()]
 
@@ -284,7 +297,10 @@ def _give_up(order: Order, status: Status, reason: Reason, now: datetime) -> Out
             effects.append(Release(line.sku))
             line = replace(line, state=LineState.RELEASED)
         lines.append(line)
-    if order.status is Status.RESERVED and order.payment_status in (None, PaymentOutcome.UNAVAILABLE):
+    if order.status is Status.RESERVED and order.payment_status in (
+        None,
+        PaymentOutcome.UNAVAILABLE,
+    ):
         # An authorization may be in flight or recorded after a time-out; voiding is
         # idempotent at the provider and harmless when nothing was authorized.
         effects.append(Void())

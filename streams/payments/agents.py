@@ -8,6 +8,7 @@ authorize is answered without calling the provider again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,12 @@ from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.errors import RuleError
 from streams.orders.records import CENT
-from streams.payments.client import CardProviderClient
+from streams.payments.client import (
+    CardProviderClient,
+    OperationOutcome,
+    OperationResult,
+    PaymentStatus,
+)
 from streams.topics import ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENTS
 from tables.payments import payments
 
@@ -27,6 +33,17 @@ log = logging.getLogger(__name__)
 
 # Answers that end an authorization; a redelivered authorize repeats them.
 AUTHORIZE_ANSWERED = {"AUTHORIZED", "DECLINED", "CAPTURED", "VOIDED", "REFUNDED"}
+
+OPERATIONS: dict[str, Callable[[CardProviderClient, str], Awaitable[OperationResult]]] = {
+    "momentum.CapturePayment": CardProviderClient.capture,
+    "momentum.VoidPayment": CardProviderClient.void,
+    "momentum.RefundPayment": CardProviderClient.refund,
+}
+
+
+class ProviderUnavailable(RuntimeError):
+    """The provider did not answer a capture, void or refund; retried, then dead-lettered."""
+
 
 _client: CardProviderClient | None = None
 
@@ -51,43 +68,50 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
     kind, payload = command["payload"]
     current = payments.get(order_id)
 
-    match kind:
-        case "momentum.AuthorizePayment":
-            if current and current["status"] in AUTHORIZE_ANSWERED:
-                status = "DECLINED" if current["status"] == "DECLINED" else "AUTHORIZED"
-                await reply(order_id, status, current["payment_id"])
-                return
-            result = await provider().authorize(
-                order_id, Decimal(payload["amount"]).quantize(CENT), payload["currency"],
-                payload["token"],
-            )
-            amount, currency = payload["amount"], payload["currency"]
-        case "momentum.CapturePayment":
-            result = await provider().capture(order_id)
-        case "momentum.VoidPayment":
-            result = await provider().void(order_id)
-        case "momentum.RefundPayment":
-            result = await provider().refund(order_id)
-        case _:
-            raise RuleError(f"unknown payment command {kind}")
+    if kind == "momentum.AuthorizePayment":
+        if current and current["status"] in AUTHORIZE_ANSWERED:
+            status = "DECLINED" if current["status"] == "DECLINED" else "AUTHORIZED"
+            await reply(order_id, status, current["payment_id"])
+            return
+        amount = Decimal(payload["amount"]).quantize(CENT)
+        result = await provider().authorize(order_id, amount, payload["currency"], payload["token"])
+        await record(order_id, result.status, result.payment_id, amount, payload["currency"])
+        if result.status is not PaymentStatus.PENDING:
+            # A pending authorization waits for the card holder; the order expires meanwhile.
+            await reply(order_id, result.status.value, result.payment_id)
+        return
 
-    status = result.status.value
-    if kind != "momentum.AuthorizePayment":
-        if current is None:
-            return  # nothing was ever authorized for this order: nothing to record
-        amount, currency = current["amount"], current["currency"]
-    record = {
+    operation = OPERATIONS.get(kind)
+    if operation is None:
+        raise RuleError(f"unknown payment command {kind}")
+    outcome = await operation(provider(), order_id)
+    if outcome.outcome is OperationOutcome.UNAVAILABLE:
+        # Raising lets the dead-letter handler retry, then park the command for replay.
+        raise ProviderUnavailable(f"{kind} for order {order_id}: {outcome.detail}")
+    if outcome.outcome is OperationOutcome.NOT_FOUND or outcome.status is None or current is None:
+        return  # nothing was ever authorized for this order: nothing to release
+    await record(
+        order_id, outcome.status, outcome.payment_id, current["amount"], current["currency"]
+    )
+    await reply(order_id, outcome.status.value, outcome.payment_id or current["payment_id"])
+
+
+async def record(
+    order_id: str, status: PaymentStatus, payment_id: str | None, amount: Decimal, currency: str
+) -> None:
+    current = payments.get(order_id)
+    if current is not None and current["status"] == status.value:
+        return
+    value = {
         "order_id": order_id,
-        "status": status,
-        "payment_id": result.payment_id or (current or {}).get("payment_id"),
+        "status": status.value,
+        "payment_id": payment_id or (current or {}).get("payment_id"),
         "amount": amount,
         "currency": currency,
         "updated_at": sending.now(),
     }
-    if current is None or current["status"] != status:
-        payments[order_id] = record
-        await sending.publish(PAYMENTS, order_id, record)
-    await reply(order_id, status, record["payment_id"])
+    payments[order_id] = value
+    await sending.publish(PAYMENTS, order_id, value)
 
 
 async def reply(order_id: str, status: str, payment_id: str | None) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-JWT_SECRET = "integration-tests-secret"
+JWT_SECRET = "integration-tests-secret-of-32-bytes!"
 RESERVATION_TTL_SECONDS = 10
 
 STACK_ENV = {
@@ -29,10 +29,16 @@ STACK_ENV = {
 }
 
 
-def momentum(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def momentum(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "momentum.cli", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -90,11 +96,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     result = momentum("status", "--json", "--state-dir", str(state_dir), env=env)
     running = Stack(state_dir, env, json.loads(result.stdout))
     # Everything the tests' own clients read from settings points at this stack.
-    os.environ.update({
-        "KAFKA_BOOTSTRAP_SERVERS": running.bootstrap,
-        "SCHEMA_REGISTRY_URL": running.registry_url,
-        "DATABASE_URL": running.database_url,
-    })
+    os.environ.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": running.bootstrap,
+            "SCHEMA_REGISTRY_URL": running.registry_url,
+            "DATABASE_URL": running.database_url,
+        }
+    )
     yield running
     momentum("down", "--state-dir", str(state_dir), env=env)
 

@@ -1,0 +1,638 @@
+"""The whole saga on an in-memory bus, under at-least-once delivery.
+
+A model world holds the stock of a few skus, a few orders and a simulated payment
+provider. Every message travels on its key's partition (inventory commands by sku,
+order commands and replies by order id, payment commands by order id): per key the
+order of messages is kept, across keys hypothesis interleaves them freely. A consumer
+may see its last message again (a redelivery) or restart from an earlier offset (a
+rebalance), as Kafka does without transactions. The rules must keep stock, orders and
+payments consistent through all of it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from streams.inventory import rules as stock_rules
+from streams.orders import rules as saga
+from streams.orders.rules import LineState, PaymentOutcome, Reason, Status
+
+KNOWN_SKUS = ("tee", "mug", "cap")
+UNKNOWN_SKU = "hat"  # stock exists for it, but no product in the catalog
+CATALOG = {
+    "tee": stock_rules.Product("tee", "Tee", Decimal("12.50"), "BRL", "s1"),
+    "mug": stock_rules.Product("mug", "Mug", Decimal("7.25"), "BRL", "s2"),
+    "cap": stock_rules.Product("cap", "Cap", Decimal("0.10"), "BRL", "s1"),
+}
+TTL = timedelta(minutes=10)
+START = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+MAX_ORDERS = 6
+DRAIN_LIMIT = 10_000
+
+STOCK_REASONS = {Reason.OUT_OF_STOCK, Reason.UNKNOWN_SKU}
+PAYMENT_REASONS = {Reason.PAYMENT_DECLINED, Reason.PAYMENT_UNAVAILABLE}
+PROVIDER_ANSWERS = [
+    PaymentOutcome.AUTHORIZED,
+    PaymentOutcome.DECLINED,
+    PaymentOutcome.UNAVAILABLE,
+]
+
+# An unknown sku now and then, mostly known ones.
+ORDER_LINES = st.lists(
+    st.tuples(st.sampled_from((*KNOWN_SKUS * 3, UNKNOWN_SKU)), st.integers(1, 5)),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda line: line[0],
+)
+
+
+# -- messages on the bus --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Restock:
+    sku: str
+    command_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReserveStock:
+    sku: str
+    order_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReleaseStock:
+    sku: str
+    order_id: str
+
+
+@dataclass(frozen=True)
+class CommitStock:
+    sku: str
+    order_id: str
+
+
+@dataclass(frozen=True)
+class ReturnStock:
+    sku: str
+    order_id: str
+
+
+InventoryCommand = Restock | ReserveStock | ReleaseStock | CommitStock | ReturnStock
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    order_id: str
+    lines: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class StockReserved:
+    order_id: str
+    sku: str
+    unit_price: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class StockRejected:
+    order_id: str
+    sku: str
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    order_id: str
+    outcome: PaymentOutcome
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class ExpireOrder:
+    order_id: str
+
+
+OrderMessage = (
+    PlaceOrder | StockReserved | StockRejected | PaymentResult | CancelOrder | ExpireOrder
+)
+Message = InventoryCommand | OrderMessage
+
+
+@dataclass
+class Partition:
+    """One key's messages: an append-only log and the consumer's position in it."""
+
+    log: list[Message] = field(default_factory=list)
+    position: int = 0
+    last: int | None = None  # the message processed most recently
+    last_output: list[object] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return self.position < len(self.log)
+
+
+@dataclass
+class Card:
+    """The payment provider's view of one order: its commands, in order, and what it did."""
+
+    commands: list[saga.Effect] = field(default_factory=list)
+    position: int = 0
+    answer: PaymentOutcome | None = None
+    captures: int = 0
+    voided: bool = False
+    refunded: bool = False
+
+    @property
+    def head(self) -> saga.Effect | None:
+        return self.commands[self.position] if self.position < len(self.commands) else None
+
+    @property
+    def authorized(self) -> bool:
+        return self.answer is PaymentOutcome.AUTHORIZED
+
+
+def sku_key(sku: str) -> str:
+    return f"sku:{sku}"
+
+
+def order_key(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def key_of(message: Message) -> str:
+    if isinstance(message, InventoryCommand):
+        return sku_key(message.sku)
+    return order_key(message.order_id)
+
+
+class SagaWorld(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = START
+        self.stocks = {sku: stock_rules.Stock(sku) for sku in (*KNOWN_SKUS, UNKNOWN_SKU)}
+        self.partitions = {sku_key(sku): Partition() for sku in self.stocks}
+        self.orders: dict[str, saga.Order] = {}
+        self.placed: dict[str, tuple[tuple[str, int], ...]] = {}
+        self.cards: dict[str, Card] = {}
+        self.cancelled: set[str] = set()
+        self.final_answer = PaymentOutcome.AUTHORIZED
+        self.ids = 0
+        # Restocks: everything asked for, and what was delivered (once per command id).
+        self.restocks_sent: Counter[str] = Counter()
+        self.restocked: Counter[str] = Counter()
+        self.restocks_seen: set[str] = set()
+        # Stock movements per (order id, sku), as the inventory state shows them.
+        self.held: Counter[tuple[str, str]] = Counter()
+        self.released: Counter[tuple[str, str]] = Counter()
+        self.committed: Counter[tuple[str, str]] = Counter()
+        self.returned: Counter[tuple[str, str]] = Counter()
+        # Payment effects the saga asked for, per order.
+        self.authorizations: Counter[str] = Counter()
+        self.capture_requests: Counter[str] = Counter()
+
+    # -- rules ------------------------------------------------------------------------------
+
+    @initialize(
+        quantities=st.tuples(*(st.integers(0, 12) for _ in KNOWN_SKUS)),
+        final_answer=st.sampled_from(PROVIDER_ANSWERS),
+    )
+    def opening_stock(self, quantities: tuple[int, ...], final_answer: PaymentOutcome) -> None:
+        self.final_answer = final_answer
+        for sku, quantity in zip(KNOWN_SKUS, quantities, strict=True):
+            if quantity:
+                self.restock(sku, quantity)
+                self.deliver_next(sku_key(sku))
+
+    @precondition(lambda self: len(self.placed) < MAX_ORDERS)
+    @rule(lines=ORDER_LINES)
+    def place_order(self, lines: list[tuple[str, int]]) -> None:
+        order_id = f"o{len(self.placed)}"
+        self.placed[order_id] = tuple(lines)
+        self.partitions[order_key(order_id)] = Partition()
+        self.cards[order_id] = Card()
+        self.send(PlaceOrder(order_id, tuple(lines)))
+
+    @rule(sku=st.sampled_from(KNOWN_SKUS), quantity=st.integers(1, 6))
+    def restock(self, sku: str, quantity: int) -> None:
+        self.ids += 1
+        self.restocks_sent[sku] += quantity
+        self.send(Restock(sku, f"restock-{self.ids}", quantity))
+
+    @precondition(lambda self: self.deliverable())
+    @rule(data=st.data(), count=st.integers(1, 20))
+    def deliver(self, data: st.DataObject, count: int) -> None:
+        """Consumers make progress: `count` messages, each from a key hypothesis picks."""
+        for _ in range(count):
+            keys = self.deliverable()
+            if not keys:
+                return
+            key = data.draw(st.sampled_from(keys), label="key")
+            if key.startswith("pay:") and isinstance(self.cards[key[4:]].head, saga.Authorize):
+                # The provider answers an authorization as it pleases.
+                self.answer(key[4:], data.draw(st.sampled_from(PROVIDER_ANSWERS), "answer"))
+            else:
+                self.deliver_next(key)
+            self.check_all_invariants()
+
+    @precondition(lambda self: self.delivered_keys())
+    @rule(data=st.data())
+    def redeliver(self, data: st.DataObject) -> None:
+        """The consumer sees the message it processed last once more: nothing may change."""
+        key = data.draw(st.sampled_from(self.delivered_keys()), label="key")
+        partition = self.partitions[key]
+        assert partition.last is not None
+        message = partition.log[partition.last]
+        before = self.state_of(message)
+        output = self.process(message)
+        assert self.state_of(message) == before, f"a duplicate {message} changed its key's state"
+        if isinstance(message, InventoryCommand):
+            assert output == partition.last_output, f"a duplicate {message} answered differently"
+        else:
+            asked_again = [e for e in output if not isinstance(e, saga.Release | saga.Void)]
+            assert asked_again == [], f"a duplicate {message} asked for {asked_again}"
+
+    @precondition(lambda self: self.rewindable_keys())
+    @rule(data=st.data(), back=st.integers(1, 4))
+    def rebalance(self, data: st.DataObject, back: int) -> None:
+        """The consumer restarts from an earlier offset and processes those messages again."""
+        partition = self.partitions[data.draw(st.sampled_from(self.rewindable_keys()), "key")]
+        partition.position = max(0, partition.position - back)
+
+    @precondition(lambda self: self.not_cancelled())
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        """The customer cancels, once (its redeliveries come from the bus)."""
+        order_id = data.draw(st.sampled_from(self.not_cancelled()), label="order")
+        self.cancelled.add(order_id)
+        self.send(CancelOrder(order_id))
+
+    @rule(minutes=st.integers(1, 5))
+    def time_passes(self, minutes: int) -> None:
+        """The clock moves on; the expiry timer asks the saga to expire every overdue order."""
+        self.clock += timedelta(minutes=minutes)
+        for order_id in self.overdue():
+            self.send(ExpireOrder(order_id))
+
+    # -- the bus and the agents -----------------------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        self.partitions[key_of(message)].log.append(message)
+
+    def not_cancelled(self) -> list[str]:
+        return sorted(self.placed.keys() - self.cancelled)
+
+    def deliverable(self) -> list[str]:
+        busy_cards = [order_id for order_id, card in self.cards.items() if card.head is not None]
+        return self.pending_keys() + [f"pay:{order_id}" for order_id in sorted(busy_cards)]
+
+    def pending_keys(self) -> list[str]:
+        return sorted(key for key, partition in self.partitions.items() if partition.pending)
+
+    def delivered_keys(self) -> list[str]:
+        return sorted(key for key, p in self.partitions.items() if p.last is not None)
+
+    def rewindable_keys(self) -> list[str]:
+        return sorted(key for key, partition in self.partitions.items() if partition.position)
+
+    def overdue(self) -> list[str]:
+        return sorted(
+            order_id
+            for order_id, order in self.orders.items()
+            if saga.is_open_past_deadline(order, self.clock)
+        )
+
+    def deliver_next(self, key: str) -> None:
+        if key.startswith("pay:"):
+            self.provider_step(key.removeprefix("pay:"))
+            return
+        partition = self.partitions[key]
+        partition.last = partition.position
+        partition.position += 1
+        partition.last_output = self.process(partition.log[partition.last])
+
+    def state_of(self, message: Message) -> object:
+        if isinstance(message, InventoryCommand):
+            return self.stocks[message.sku]
+        return self.orders.get(message.order_id)
+
+    def process(self, message: Message) -> list[object]:
+        if isinstance(message, InventoryCommand):
+            return list(self.apply_to_stock(message))
+        return list(self.apply_to_order(message))
+
+    def apply_to_stock(self, message: InventoryCommand) -> list[stock_rules.Reservation]:
+        """The inventory agent: look up the sku's stock, call the rule, store, reply."""
+        before = self.stocks[message.sku]
+        replies: list[stock_rules.Reservation] = []
+        match message:
+            case Restock(sku, command_id, quantity):
+                after = stock_rules.restock(before, command_id, quantity)
+                if command_id not in self.restocks_seen:
+                    self.restocks_seen.add(command_id)
+                    self.restocked[sku] += quantity
+            case ReserveStock(sku, order_id, quantity):
+                after, decision = stock_rules.decide_reservation(
+                    before, CATALOG.get(sku), order_id, quantity
+                )
+                replies.append(decision)
+                new_hold = order_id in after.reservations and order_id not in before.reservations
+                if isinstance(decision, stock_rules.Granted):
+                    assert decision.quantity == quantity
+                    if new_hold:
+                        assert quantity <= before.available, "granted beyond available stock"
+                    self.send(StockReserved(order_id, sku, decision.unit_price, decision.currency))
+                else:
+                    assert not new_hold, "refused but held"
+                    self.send(StockRejected(order_id, sku, Reason(decision.reason.value)))
+            case ReleaseStock(sku, order_id):
+                after = stock_rules.release(before, order_id)
+            case CommitStock(sku, order_id):
+                after = stock_rules.commit(before, order_id)
+            case ReturnStock(sku, order_id):
+                after = stock_rules.return_stock(before, order_id)
+        self.account(before, after)
+        self.stocks[message.sku] = after
+        return replies
+
+    def account(self, before: stock_rules.Stock, after: stock_rules.Stock) -> None:
+        """Count each order's units held, released, committed and returned at this sku."""
+        order_ids = {*before.reservations, *after.reservations, *before.committed}
+        for order_id in order_ids | set(after.committed):
+            key = (order_id, before.sku)
+            was_held = before.reservations.get(order_id)
+            now_held = after.reservations.get(order_id)
+            was_committed = before.committed.get(order_id)
+            now_committed = after.committed.get(order_id)
+            if was_held is None and now_held is not None:
+                self.held[key] += now_held
+                if self.held[key] > now_held:
+                    event("a replayed reserve held stock again")
+            if was_held is not None and now_held is None:
+                if was_committed is None and now_committed is not None:
+                    self.committed[key] += was_held
+                else:
+                    self.released[key] += was_held
+            if was_committed is not None and now_committed is None:
+                self.returned[key] += was_committed
+
+    def apply_to_order(self, message: OrderMessage) -> list[saga.Effect]:
+        """The order agent: look up the order, call the saga rule, store, carry out effects."""
+        before = self.orders.get(message.order_id)
+        now = self.clock
+        match message:
+            case PlaceOrder(order_id, lines):
+                after, effects = saga.place_order(
+                    before,
+                    order_id=order_id,
+                    customer_id="c1",
+                    lines=list(lines),
+                    payment_token=f"tok-{order_id}",
+                    request_hash=f"hash-{order_id}",
+                    now=now,
+                    ttl=TTL,
+                )
+            case StockReserved(_, sku, unit_price, currency):
+                after, effects = saga.apply_stock_reserved(before, sku, unit_price, currency, now)
+            case StockRejected(_, sku, reason):
+                after, effects = saga.apply_stock_rejected(before, sku, reason, now)
+            case PaymentResult(_, outcome):
+                after, effects = saga.apply_payment(before, outcome, now)
+            case CancelOrder():
+                after, effects = saga.cancel_order(before, now)
+            case ExpireOrder():
+                after, effects = saga.expire_order(before, now)
+        assert after is not None, f"{message} for an order never placed"
+        if before is not None and before.settled:
+            allowed = {before.status}
+            if before.status is Status.CONFIRMED:
+                allowed.add(Status.CANCELLED)  # a customer may cancel a confirmed order
+            assert after.status in allowed, f"settled {before.status} became {after.status}"
+        self.orders[message.order_id] = after
+        for effect in effects:
+            self.carry_out(after, effect)
+        return effects
+
+    def carry_out(self, order: saga.Order, effect: saga.Effect) -> None:
+        order_id = order.order_id
+        match effect:
+            case saga.Reserve(sku, quantity):
+                self.send(ReserveStock(sku, order_id, quantity))
+            case saga.Release(sku):
+                self.send(ReleaseStock(sku, order_id))
+            case saga.Commit(sku):
+                self.send(CommitStock(sku, order_id))
+            case saga.Return(sku):
+                self.send(ReturnStock(sku, order_id))
+            case saga.Authorize(amount, currency, token):
+                self.authorizations[order_id] += 1
+                assert self.authorizations[order_id] == 1, f"{order_id} authorized twice"
+                assert (amount, currency, token) == (
+                    self.expected_total(order_id),
+                    "BRL",
+                    f"tok-{order_id}",
+                )
+                self.cards[order_id].commands.append(effect)
+            case saga.Capture():
+                self.capture_requests[order_id] += 1
+                assert self.capture_requests[order_id] == 1, f"{order_id} captured twice"
+                assert self.cards[order_id].authorized, f"{order_id} captured, never authorized"
+                self.cards[order_id].commands.append(effect)
+            case saga.Void() | saga.Refund():
+                self.cards[order_id].commands.append(effect)
+            case saga.Publish():
+                pass
+
+    def expected_total(self, order_id: str) -> Decimal:
+        return sum(
+            (CATALOG[sku].price * quantity for sku, quantity in self.placed[order_id]),
+            Decimal("0.00"),
+        )
+
+    # -- the payment provider -------------------------------------------------------------------
+
+    def awaiting_answer(self) -> list[str]:
+        return sorted(o for o, card in self.cards.items() if isinstance(card.head, saga.Authorize))
+
+    def provider_work(self) -> list[str]:
+        return sorted(
+            order_id
+            for order_id, card in self.cards.items()
+            if card.head is not None and not isinstance(card.head, saga.Authorize)
+        )
+
+    def answer(self, order_id: str, outcome: PaymentOutcome) -> None:
+        card = self.cards[order_id]
+        card.position += 1
+        card.answer = outcome
+        self.send(PaymentResult(order_id, outcome))
+
+    def provider_step(self, order_id: str) -> None:
+        card = self.cards[order_id]
+        command = card.head
+        card.position += 1
+        match command:
+            case saga.Capture():
+                assert card.authorized and not card.voided, f"{order_id}: capture without a hold"
+                card.captures += 1
+                self.send(PaymentResult(order_id, PaymentOutcome.CAPTURED))
+            case saga.Void():
+                assert card.captures == 0, f"{order_id}: void after capture"
+                card.voided = card.authorized
+                self.send(PaymentResult(order_id, PaymentOutcome.VOIDED))
+            case saga.Refund():
+                assert card.captures == 1, f"{order_id}: refund without a capture"
+                card.refunded = True
+                self.send(PaymentResult(order_id, PaymentOutcome.REFUNDED))
+
+    # -- invariants -----------------------------------------------------------------------------
+
+    @invariant()
+    def stock_is_never_oversold(self) -> None:
+        for sku, stock in self.stocks.items():
+            assert stock.on_hand >= 0, stock
+            assert stock.available >= 0, stock
+            assert stock.reserved <= stock.on_hand, stock
+            assert all(q > 0 for q in (*stock.reservations.values(), *stock.committed.values()))
+            # Units only leave on hand by commit and come back by return.
+            assert stock.on_hand + sum(stock.committed.values()) == self.restocked[sku], stock
+
+    @invariant()
+    def stock_movements_add_up(self) -> None:
+        for key in self.held | self.released | self.committed | self.returned:
+            assert self.released[key] + self.committed[key] <= self.held[key], key
+            assert self.returned[key] <= self.committed[key], key
+
+    @invariant()
+    def every_order_is_in_one_consistent_status(self) -> None:
+        for order_id, order in self.orders.items():
+            assert order.status in Status
+            states = {line.state for line in order.lines}
+            for line in order.lines:
+                if line.state in (LineState.RESERVED, LineState.COMMITTED, LineState.RETURNED):
+                    assert line.unit_price == CATALOG[line.sku].price, (order_id, line)
+            match order.status:
+                case Status.PENDING:
+                    assert LineState.REQUESTED in states, order
+                    assert states <= {LineState.REQUESTED, LineState.RESERVED}, order
+                    assert order.reason is None, order
+                case Status.RESERVED:
+                    assert states == {LineState.RESERVED} and order.reason is None, order
+                case Status.CONFIRMED:
+                    assert states == {LineState.COMMITTED} and order.reason is None, order
+                case Status.CANCELLED:
+                    assert order.reason is Reason.CUSTOMER_CANCELLED, order
+                    assert states in ({LineState.RETURNED}, {LineState.RELEASED}), order
+                case Status.EXPIRED:
+                    assert order.reason is Reason.RESERVATION_EXPIRED, order
+                    assert states == {LineState.RELEASED}, order
+                case Status.REJECTED:
+                    assert order.reason in STOCK_REASONS | PAYMENT_REASONS, order
+                    refused = [line for line in order.lines if line.state is LineState.REJECTED]
+                    assert len(refused) == (1 if order.reason in STOCK_REASONS else 0), order
+                    assert states <= {LineState.RELEASED, LineState.REJECTED}, order
+
+    @invariant()
+    def at_most_one_charge(self) -> None:
+        for order_id, card in self.cards.items():
+            assert self.authorizations[order_id] <= 1
+            assert self.capture_requests[order_id] <= 1
+            assert card.captures <= 1
+            assert not (card.captures and card.voided), order_id
+            assert card.captures or not card.refunded, order_id
+
+    # -- the end: drain, expire what is open, drain, and count --------------------------------
+
+    def drain(self) -> None:
+        for _ in range(DRAIN_LIMIT):
+            keys, work = self.pending_keys(), self.provider_work()
+            if not keys and not work:
+                return
+            for key in keys:
+                self.deliver_next(key)
+            for order_id in work:
+                self.provider_step(order_id)
+            self.check_all_invariants()
+        raise AssertionError("messages kept coming: the saga does not quiesce")
+
+    def check_all_invariants(self) -> None:
+        self.stock_is_never_oversold()
+        self.stock_movements_add_up()
+        self.every_order_is_in_one_consistent_status()
+        self.at_most_one_charge()
+
+    def teardown(self) -> None:
+        self.drain()
+        assert self.orders.keys() == self.placed.keys()
+        awaiting = set(self.awaiting_answer())
+        for order_id, order in self.orders.items():
+            # All messages delivered: an order is settled, or reserved and awaiting payment.
+            if not order.settled:
+                assert order.status is Status.RESERVED and order_id in awaiting, order
+
+        if self.orders:
+            self.clock = max(o.expires_at for o in self.orders.values()) + timedelta(seconds=1)
+        for order_id in self.overdue():
+            self.send(ExpireOrder(order_id))
+        self.drain()
+        for order_id in self.awaiting_answer():
+            self.answer(order_id, self.final_answer)
+        self.drain()
+        assert not self.awaiting_answer()
+
+        for order_id, order in self.orders.items():
+            assert order.settled, order
+            event(f"settled {order.status} {order.reason}")
+            card = self.cards[order_id]
+            returned = order.status is Status.CANCELLED and all(
+                line.state is LineState.RETURNED for line in order.lines
+            )
+            if order.status is Status.CONFIRMED:
+                assert (card.authorized, card.captures, card.voided, card.refunded) == (
+                    True,
+                    1,
+                    False,
+                    False,
+                ), order_id
+            elif returned:
+                assert (card.captures, card.refunded) == (1, True), order_id
+            else:
+                assert card.captures == 0, order_id
+                assert card.voided or not card.authorized, f"{order_id}: hold left on the card"
+
+        for sku, stock in self.stocks.items():
+            assert stock.reservations == {}, f"{sku} still holds {stock.reservations}"
+            confirmed = {
+                order_id: quantity
+                for order_id, lines in self.placed.items()
+                for line_sku, quantity in lines
+                if line_sku == sku and self.orders[order_id].status is Status.CONFIRMED
+            }
+            assert stock.committed == confirmed, sku
+            assert stock.on_hand + sum(stock.committed.values()) == self.restocks_sent[sku], sku
+
+
+SagaWorld.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
+TestSaga = SagaWorld.TestCase
