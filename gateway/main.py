@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.commands import CommandPublisher, RegistryUnavailable
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
-from gateway.routes import health, inventory, orders, products
+from gateway.routes import carts, health, inventory, orders, products
 from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailable
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
@@ -27,9 +27,13 @@ from streams.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
-# Every resource router under /v1. The carts router goes here too
-# (`from gateway.routes import carts` and `carts.router`).
-V1_ROUTERS: tuple[APIRouter, ...] = (products.router, inventory.router, orders.router)
+# Every resource router under /v1.
+V1_ROUTERS: tuple[APIRouter, ...] = (
+    products.router,
+    inventory.router,
+    orders.router,
+    carts.router,
+)
 
 TITLE = "Momentum gateway"
 DESCRIPTION = """\

@@ -150,6 +150,49 @@ class OrderView(BaseModel):
     updated_at: datetime
 
 
+# Carts.
+
+# Cart ids are chosen by the client, from the same alphabet as skus.
+CART_ID_PATTERN = SKU_PATTERN
+# A cart becomes one order, so it holds no more lines than an order may have.
+MAX_CART_LINES = MAX_ORDER_LINES
+
+
+class CartStatus(StrEnum):
+    OPEN = "OPEN"
+    CHECKED_OUT = "CHECKED_OUT"
+    ABANDONED = "ABANDONED"
+
+
+class CartItemUpdate(RequestModel):
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_LINE_QUANTITY)]
+
+
+class CheckoutRequest(RequestModel):
+    payment: CardPayment
+
+
+class CartCommandAccepted(BaseModel):
+    cart_id: str
+    accepted: Literal[True] = True
+
+
+class CheckoutAccepted(BaseModel):
+    order_id: str
+
+
+class CartItemView(BaseModel):
+    sku: str
+    quantity: int
+
+
+class CartView(BaseModel):
+    cart_id: str
+    customer_id: str
+    status: CartStatus
+    items: list[CartItemView]
+
+
 class ReadyChecks(BaseModel):
     kafka: str
     schema_registry: str
@@ -170,7 +213,7 @@ class HealthBody(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
-    400: "Bad request (for orders: Idempotency-Key missing or longer than 64 characters)",
+    400: "Bad request (Idempotency-Key missing or longer than 64 characters)",
     401: "Missing, malformed, badly signed or expired bearer token",
     403: "The token's role may not do this",
     404: "Not found, or not visible to this caller",

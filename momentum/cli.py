@@ -1,9 +1,11 @@
 """`momentum`: start, inspect and stop the embedded stack, and operator tools.
 
-    momentum up [--detach] [--demo] [--workers N]   start the stack
-    momentum status [--json]                        endpoints and processes
-    momentum down                                   stop a detached stack
-    momentum token --sub NAME --role ROLE           print a gateway JWT
+momentum up [--detach] [--demo] [--workers N]   start the stack
+momentum status [--json]                        endpoints and processes
+momentum down                                   stop a detached stack
+momentum token --sub NAME --role ROLE           print a gateway JWT
+momentum dlq list [TOPIC] [--json]              show dead letters
+momentum dlq replay TOPIC [--limit N]           send dead letters back to their topic
 """
 
 from __future__ import annotations
@@ -154,8 +156,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="momentum", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="momentum", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_state_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -183,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=["customer", "seller", "admin"])
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     token.set_defaults(func=cmd_token)
+
+    from momentum.dlq import add_dlq_commands
+
+    add_dlq_commands(sub)
     return parser
 
 

@@ -42,10 +42,14 @@ def run_demo(endpoints: dict[str, str], say: Callable[[str], None]) -> list[dict
     with httpx.Client(base_url=endpoints["gateway_url"], timeout=40.0) as http:
         say("\nDemo: seeding the catalog")
         for sku, name, price, stock in CATALOG:
-            http.put(f"/v1/products/{sku}", json={"name": name, "price": price, "currency": "BRL"},
-                     headers=seller).raise_for_status()
-            http.post(f"/v1/inventory/{sku}/restock", json={"quantity": stock},
-                      headers=seller).raise_for_status()
+            http.put(
+                f"/v1/products/{sku}",
+                json={"name": name, "price": price, "currency": "BRL"},
+                headers=seller,
+            ).raise_for_status()
+            http.post(
+                f"/v1/inventory/{sku}/restock", json={"quantity": stock}, headers=seller
+            ).raise_for_status()
             say(f"  {sku:<8} {name:<20} BRL {price:>7}  stock {stock}")
         wait_until_stocked(http, seller)
 
@@ -53,8 +57,10 @@ def run_demo(endpoints: dict[str, str], say: Callable[[str], None]) -> list[dict
         for label, lines, card in ORDERS:
             response = http.post(
                 "/v1/orders",
-                json={"items": [{"sku": s, "quantity": q} for s, q in lines],
-                      "payment": {"method": "card", "token": card}},
+                json={
+                    "items": [{"sku": s, "quantity": q} for s, q in lines],
+                    "payment": {"method": "card", "token": card},
+                },
                 headers={**customer, "Idempotency-Key": str(uuid.uuid4())},
             )
             response.raise_for_status()
@@ -62,14 +68,18 @@ def run_demo(endpoints: dict[str, str], say: Callable[[str], None]) -> list[dict
             # One at a time, so "the last lamp" really is placed before "another lamp".
             order = http.get(f"/v1/orders/{order_id}", params={"wait": 20}, headers=customer).json()
             results.append(order)
-            say(f"  {label:<26} -> {order['status']:<9} {order['reason'] or '':<20} "
-                f"total {order['currency'] or '':>3} {order['total']:>7}")
+            say(
+                f"  {label:<26} -> {order['status']:<9} {order['reason'] or '':<20} "
+                f"total {order['currency'] or '':>3} {order['total']:>7}"
+            )
 
         say("\nDemo: stock after the orders")
         for sku, *_ in CATALOG:
             stock = http.get(f"/v1/inventory/{sku}", headers=seller).json()
-            say(f"  {sku:<8} on hand {stock['on_hand']:>3}  reserved {stock['reserved']:>3}  "
-                f"available {stock['available']:>3}")
+            say(
+                f"  {sku:<8} on hand {stock['on_hand']:>3}  reserved {stock['reserved']:>3}  "
+                f"available {stock['available']:>3}"
+            )
 
     say("\nDemo: the Postgres read model (table orders)")
     for row in read_model_rows(endpoints["database_url"], [o["order_id"] for o in results]):

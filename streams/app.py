@@ -27,7 +27,15 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     table_standby_replicas=0,
     web_enabled=True,
-    autodiscover=["streams.inventory", "streams.orders", "streams.payments", "streams.web"],
+    autodiscover=[
+        "streams.inventory",
+        "streams.orders",
+        "streams.payments",
+        "streams.carts",
+        "streams.notifications",
+        "streams.analytics",
+        "streams.web",
+    ],
     origin="streams",
 )
 

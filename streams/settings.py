@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     )
     store: str = Field(default="rocksdb://", validation_alias="MOMENTUM_STORE")
 
+    # The card provider client: per-attempt timeout, attempts, and circuit breaker.
+    payment_timeout_seconds: float = Field(
+        default=1.0, gt=0, validation_alias="MOMENTUM_PAYMENT_TIMEOUT"
+    )
+    payment_attempts: int = Field(default=4, ge=1, validation_alias="MOMENTUM_PAYMENT_ATTEMPTS")
+    payment_breaker_fail_max: int = Field(
+        default=5, ge=1, validation_alias="MOMENTUM_PAYMENT_BREAKER_FAIL_MAX"
+    )
+    payment_breaker_reset_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="MOMENTUM_PAYMENT_BREAKER_RESET_SECONDS"
+    )
+
     # Business settings.
     reservation_ttl_seconds: float = Field(
         default=900.0, gt=0, validation_alias="MOMENTUM_RESERVATION_TTL_SECONDS"

@@ -10,6 +10,7 @@ from faust.web import Request, Response, View
 
 from streams import metrics
 from streams.app import app
+from streams.carts.records import cart_from_state, cart_view
 from streams.inventory.records import (
     inventory_view,
     product_from_state,
@@ -17,6 +18,7 @@ from streams.inventory.records import (
     stock_from_state,
 )
 from streams.orders.records import order_from_state, order_view
+from tables.carts import carts
 from tables.inventory import catalog, inventory
 from tables.orders import orders
 
@@ -62,3 +64,12 @@ async def get_product(web: View, request: Request, sku: str) -> Response:
     if product is None:
         return web.json({"error": f"product {sku} not found"}, status=NOT_FOUND)
     return web.json(product_view(product))
+
+
+@app.page("/carts/{cart_id}/")
+@app.table_route(table=carts.table, match_info="cart_id")
+async def get_cart(web: View, request: Request, cart_id: str) -> Response:
+    cart = cart_from_state(carts.get(cart_id))
+    if cart is None:
+        return web.json({"error": f"cart {cart_id} not found"}, status=NOT_FOUND)
+    return web.json(cart_view(cart))

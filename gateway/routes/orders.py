@@ -132,12 +132,10 @@ async def get_order(
                 raise not_found(oid)
             if order.status.settled or remaining <= 0:
                 return to_view(order)
-        else:
-            # Unknown to the worker: only worth waiting for if this gateway just
-            # accepted it for this caller.
-            pending = recent.get(oid)
-            if pending is None or not may_see(principal, pending.customer_id) or remaining <= 0:
-                raise not_found(oid)
+        elif remaining <= 0:
+            # Unknown to the workers. With ?wait it may still be on its way (accepted
+            # by this or another gateway a moment ago), so only give up at the deadline.
+            raise not_found(oid)
         await asyncio.sleep(min(POLL_INTERVAL_SECONDS, remaining))
 
 

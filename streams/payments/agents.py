@@ -51,7 +51,13 @@ _client: CardProviderClient | None = None
 def provider() -> CardProviderClient:
     global _client
     if _client is None:
-        _client = CardProviderClient(settings.payment_provider_url)
+        _client = CardProviderClient(
+            settings.payment_provider_url,
+            timeout=settings.payment_timeout_seconds,
+            attempts=settings.payment_attempts,
+            breaker_fail_max=settings.payment_breaker_fail_max,
+            breaker_reset_timeout=settings.payment_breaker_reset_seconds,
+        )
     return _client
 
 

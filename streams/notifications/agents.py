@@ -1,0 +1,128 @@
+"""Notification agents: one per source topic, sharing the rules and the sender.
+
+Settled orders (public `orders`), low-stock alerts (`stock-alerts`) and abandoned
+carts (`cart-events`) become Notifications, sent through `sender` and published
+on the public `notifications` topic, keyed by recipient.
+
+The sources are not co-partitioned (different keys), so each agent has its own
+table of notification ids already sent, written only by that agent. Faust puts
+a table write on the changelog partition of the event being processed, so the
+ids from source partition p live on the worker that owns p, which is where a
+redelivered event from p arrives: the repeat is found and dropped. Keyed by
+notification id, the tables also drop a second record about the same thing
+(the orders topic carries a CONFIRMED order again when its payment is captured).
+A notification is recorded as sent after it went out, so a crash in between
+sends it again with the same id: at least once, like everything else here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+from faust.types import TableT
+
+from streams import sending
+from streams.app import app
+from streams.channels import channel
+from streams.dead_letters import handle_event
+from streams.notifications import rules
+from streams.notifications.senders import LoggingSender, Sender
+from streams.topics import CART_EVENTS, NOTIFICATIONS, ORDERS, STOCK_ALERTS, TopicSpec
+
+# Replace at start-up to deliver through a real channel.
+sender: Sender = LoggingSender()
+
+
+def sent_table(source: TopicSpec) -> TableT[bytes, int]:
+    # Table definitions belong in tables/; kept here while this flow is the only user.
+    return app.Table(
+        f"notified-{source.name}",
+        default=None,
+        key_type=bytes,
+        value_type=int,
+        # Same partition count as the source, so the table stays co-partitioned with it.
+        partitions=source.partitions,
+        help=f"Ids of notifications sent (epoch ms) for events on {source.name}.",
+    )
+
+
+sent_for_orders = sent_table(ORDERS)
+sent_for_stock_alerts = sent_table(STOCK_ALERTS)
+sent_for_carts = sent_table(CART_EVENTS)
+
+
+def notification_record(notification: rules.Notification) -> dict[str, Any]:
+    """The public Notification record (topic notifications)."""
+    return {
+        "notification_id": notification.notification_id,
+        "kind": notification.kind.value,
+        "recipient": notification.recipient,
+        "subject_id": notification.subject_id,
+        "message": notification.message,
+        "created_at": notification.created_at,
+    }
+
+
+async def deliver(sent: TableT[bytes, int], notification: rules.Notification | None) -> None:
+    if notification is None:
+        return
+    key = notification.notification_id.encode()
+    if sent.get(key) is not None:
+        return  # already sent: a redelivery or a repeated record about the same thing
+    await sender.send(notification)
+    await sending.publish(NOTIFICATIONS, notification.recipient, notification_record(notification))
+    sent[key] = int(time.time() * 1000)
+
+
+@app.agent(channel(ORDERS))
+async def notify_settled_orders(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_event(event, apply_order_record)
+
+
+async def apply_order_record(key: str, order: dict[str, Any]) -> None:
+    notification = rules.for_order(
+        order_id=order["order_id"],
+        customer_id=order["customer_id"],
+        status=order["status"],
+        reason=order["reason"],
+        total=order["total"],
+        currency=order["currency"],
+        updated_at=order["updated_at"],
+    )
+    await deliver(sent_for_orders, notification)
+
+
+@app.agent(channel(STOCK_ALERTS))
+async def notify_low_stock(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_event(event, apply_stock_alert)
+
+
+async def apply_stock_alert(key: str, alert: dict[str, Any]) -> None:
+    notification = rules.for_stock_alert(
+        sku=alert["sku"],
+        seller_id=alert["seller_id"],
+        available=alert["available"],
+        threshold=alert["threshold"],
+        occurred_at=alert["occurred_at"],
+    )
+    await deliver(sent_for_stock_alerts, notification)
+
+
+@app.agent(channel(CART_EVENTS))
+async def notify_abandoned_carts(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_event(event, apply_cart_abandoned)
+
+
+async def apply_cart_abandoned(key: str, event: dict[str, Any]) -> None:
+    notification = rules.for_abandoned_cart(
+        cart_id=event["cart_id"],
+        customer_id=event["customer_id"],
+        item_count=event["item_count"],
+        occurred_at=event["occurred_at"],
+    )
+    await deliver(sent_for_carts, notification)
