@@ -16,8 +16,13 @@ pytestmark = pytest.mark.integration
 
 
 def dead_letters(stack: Stack, topic: str) -> list[dict]:
-    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"t-{uuid.uuid4()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.bootstrap,
+            "group.id": f"t-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         tp = TopicPartition(topic, 0, 0)
         _, end = consumer.get_watermark_offsets(tp, timeout=10)
@@ -26,8 +31,13 @@ def dead_letters(stack: Stack, topic: str) -> list[dict]:
         while len(letters) < end:
             message = consumer.poll(5)
             assert message is not None and message.error() is None
-            letters.append({"key": message.key(), "value": message.value(),
-                            "headers": {k: v.decode() for k, v in message.headers() or []}})
+            letters.append(
+                {
+                    "key": message.key(),
+                    "value": message.value(),
+                    "headers": {k: v.decode() for k, v in message.headers() or []},
+                }
+            )
         return letters
     finally:
         consumer.close()

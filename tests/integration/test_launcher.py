@@ -38,8 +38,11 @@ def test_killed_worker_is_restarted(stack: Stack, gateway: httpx.Client) -> None
     os.kill(before["pid"], signal.SIGKILL)
 
     after = wait_for(
-        lambda: (p := stack.process("worker-1"))["restarts"] == before["restarts"] + 1
-        and p["state"] == "running" and p,
+        lambda: (
+            (p := stack.process("worker-1"))["restarts"] == before["restarts"] + 1
+            and p["state"] == "running"
+            and p
+        ),
         timeout=120,
     )
     assert after["pid"] != before["pid"]
@@ -75,8 +78,15 @@ def test_port_in_use_names_the_part(tmp_path: Path, stack: Stack) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = momentum("up", "--detach", "--state-dir", str(tmp_path), "--gateway-port",
-                          str(port), env=stack.env)
+        result = momentum(
+            "up",
+            "--detach",
+            "--state-dir",
+            str(tmp_path),
+            "--gateway-port",
+            str(port),
+            env=stack.env,
+        )
     assert result.returncode != 0
     assert f"port {port} for gateway is in use" in result.stderr + result.stdout
     assert processes_using(tmp_path) == []

@@ -27,22 +27,29 @@ CUSTOMER = auth("customer-slice", "customer")
 
 def seed(gateway: httpx.Client, sku: str, price: str, stock: int) -> None:
     r = gateway.put(
-        f"/v1/products/{sku}", json={"name": f"Product {sku}", "price": price, "currency": "BRL"},
+        f"/v1/products/{sku}",
+        json={"name": f"Product {sku}", "price": price, "currency": "BRL"},
         headers=SELLER,
     )
     assert r.status_code == 202, r.text
     r = gateway.post(f"/v1/inventory/{sku}/restock", json={"quantity": stock}, headers=SELLER)
     assert r.status_code == 202, r.text
-    wait_for(lambda: gateway.get(f"/v1/inventory/{sku}", headers=SELLER).status_code == 200
-             and gateway.get(f"/v1/inventory/{sku}", headers=SELLER).json()["on_hand"] == stock)
+    wait_for(
+        lambda: (
+            gateway.get(f"/v1/inventory/{sku}", headers=SELLER).status_code == 200
+            and gateway.get(f"/v1/inventory/{sku}", headers=SELLER).json()["on_hand"] == stock
+        )
+    )
     wait_for(lambda: gateway.get(f"/v1/products/{sku}", headers=SELLER).status_code == 200)
 
 
 def place(gateway: httpx.Client, lines: list[tuple[str, int]], token: str = "tok_ok") -> str:
     r = gateway.post(
         "/v1/orders",
-        json={"items": [{"sku": s, "quantity": q} for s, q in lines],
-              "payment": {"method": "card", "token": token}},
+        json={
+            "items": [{"sku": s, "quantity": q} for s, q in lines],
+            "payment": {"method": "card", "token": token},
+        },
         headers={**CUSTOMER, "Idempotency-Key": str(uuid.uuid4())},
     )
     assert r.status_code == 202, r.text
@@ -77,7 +84,9 @@ def test_one_order_end_to_end(stack: Stack, gateway: httpx.Client) -> None:
                 return None  # the sink creates the table with its first record
 
     assert wait_for(lambda: (r := row()) and r[0] == "CONFIRMED" and r) == (
-        "CONFIRMED", Decimal("24.68"), "BRL",
+        "CONFIRMED",
+        Decimal("24.68"),
+        "BRL",
     )
 
     # The public topic, decoded as an analyst would: confluent-kafka + the registry URL.
@@ -87,8 +96,13 @@ def test_one_order_end_to_end(stack: Stack, gateway: httpx.Client) -> None:
 def public_order_states(stack: Stack, order_id: str) -> list[dict]:
     registry = SchemaRegistryClient({"url": stack.registry_url})
     keys, values = AvroDeserializer(registry), AvroDeserializer(registry)
-    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"t-{uuid.uuid4()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.bootstrap,
+            "group.id": f"t-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         metadata = consumer.list_topics("orders", timeout=10).topics["orders"]
         partitions = [TopicPartition("orders", p, 0) for p in metadata.partitions]
@@ -103,8 +117,9 @@ def public_order_states(stack: Stack, order_id: str) -> list[dict]:
                 done.add(message.partition())
             key = keys(message.key(), SerializationContext("orders", MessageField.KEY))
             if key == order_id:
-                states.append(values(message.value(),
-                                     SerializationContext("orders", MessageField.VALUE)))
+                states.append(
+                    values(message.value(), SerializationContext("orders", MessageField.VALUE))
+                )
         return states
     finally:
         consumer.close()
