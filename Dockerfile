@@ -1,0 +1,38 @@
+# The Momentum image: the project installed into python:3.11-slim, run as a
+# non-root user. docker-compose.yml runs the payment provider, topics-init, the
+# Faust workers and the gateway from it, each with its own command.
+
+# Build the project's wheel apart, so the runtime image holds no source tree
+# that could shadow the installed packages.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml ./
+COPY streams ./streams
+COPY tables ./tables
+COPY gateway ./gateway
+COPY schemas ./schemas
+COPY sinks ./sinks
+COPY momentum ./momentum
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels
+
+# /data holds the workers' RocksDB tables; created here so a fresh named volume
+# mounted on it belongs to the runtime user.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/momentum momentum \
+    && mkdir -p /data \
+    && chown momentum:momentum /data
+USER momentum
+WORKDIR /home/momentum
+ENV MOMENTUM_DATA_DIR=/data/worker
+
+# 6066 Faust worker web (/ready/, /metrics/, table views), 8000 gateway, 8090 provider.
+EXPOSE 6066 8000 8090
+CMD ["faust", "-A", "streams.app", "worker", "-l", "info", "--web-port", "6066"]

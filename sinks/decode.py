@@ -1,0 +1,92 @@
+"""Confluent wire-format decoding with writer schemas from the registry, as AvroConverter does.
+
+The sink has no schemas of its own: each message names its writer schema by
+id, which is fetched once from the registry and cached, and the value is read
+with that schema. An unknown id or malformed bytes is the record's fault
+(`DecodeError`, dead-lettered); a registry that cannot be reached is not
+(`RegistryUnavailable`, retried).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+import httpx
+
+from schemas.codec import HEADER, MAGIC_BYTE, DecodeError, DecodeReason
+from schemas.registry import RegistryError
+
+SchemaLookup = Callable[[int], Any | None]
+
+
+class RegistryUnavailable(RuntimeError):
+    """The schema registry did not answer; the batch waits and tries again."""
+
+
+@dataclass(frozen=True)
+class WriterSchema:
+    schema_id: int
+    schema: Any  # the JSON schema as registered (for the table mapping)
+    parsed: Any  # fastavro's parsed form (for reading)
+
+
+class WriterSchemas:
+    """Writer schemas by id, fetched from the registry once; shared by the sink's threads."""
+
+    def __init__(self, lookup: SchemaLookup) -> None:
+        self._lookup = lookup
+        self._cache: dict[int, WriterSchema] = {}
+        self._lock = threading.Lock()
+
+    def get(self, schema_id: int) -> WriterSchema:
+        found = self._cache.get(schema_id)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._cache.get(schema_id)
+            if found is None:
+                try:
+                    schema = self._lookup(schema_id)
+                except httpx.HTTPError as exc:
+                    raise RegistryUnavailable(f"schema registry: {exc}") from exc
+                except RegistryError as exc:
+                    if exc.status >= 500:
+                        raise RegistryUnavailable(str(exc)) from exc
+                    raise DecodeError(DecodeReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
+                if schema is None:
+                    raise DecodeError(DecodeReason.UNKNOWN_SCHEMA_ID, f"schema id {schema_id}")
+                try:
+                    parsed = fastavro.parse_schema(schema)
+                except Exception as exc:  # a registered schema fastavro cannot read
+                    raise DecodeError(
+                        DecodeReason.UNKNOWN_SCHEMA_ID, f"schema id {schema_id}: {exc}"
+                    ) from exc
+                found = WriterSchema(schema_id, schema, parsed)
+                self._cache[schema_id] = found
+        return found
+
+
+def decode(data: bytes | None, schemas: WriterSchemas) -> tuple[WriterSchema, Any]:
+    """The writer schema and the value of one message in the Confluent wire format."""
+    if not data:
+        raise DecodeError(DecodeReason.EMPTY, "no bytes")
+    if len(data) < HEADER.size or data[0] != MAGIC_BYTE:
+        raise DecodeError(DecodeReason.BAD_MAGIC, f"first byte {data[0]:#04x}, expected 0x00")
+    _, schema_id = HEADER.unpack_from(data)
+    writer = schemas.get(schema_id)
+    buf = io.BytesIO(data)
+    buf.seek(HEADER.size)
+    try:
+        value = fastavro.schemaless_reader(buf, writer.parsed, None)
+    except Exception as exc:  # fastavro raises many types on garbage input
+        raise DecodeError(DecodeReason.MALFORMED, f"{type(exc).__name__}: {exc}") from exc
+    if buf.tell() != len(data):
+        raise DecodeError(
+            DecodeReason.MALFORMED, f"{len(data) - buf.tell()} trailing bytes after the record"
+        )
+    return writer, value
