@@ -239,9 +239,9 @@ def create_app(slow_delay: float | None = None) -> FastAPI:
             token=request.token,
             amount=Decimal(request.amount),
             currency=request.currency,
-            status="PENDING" if request.token == "tok_pending" else (
-                "AUTHORIZED" if approved else "DECLINED"
-            ),
+            status="PENDING"
+            if request.token == "tok_pending"
+            else ("AUTHORIZED" if approved else "DECLINED"),
             created_at=_now(),
             reason=reason,
         )

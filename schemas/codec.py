@@ -44,6 +44,33 @@ class EncodeError(ValueError):
     """A value does not fit the schema: a bug in the producer, never bad input."""
 
 
+def schema_id_of(data: bytes | None) -> int:
+    """The writer's schema id of a wire-format message; DecodeError if it is not one."""
+    if not data:
+        raise DecodeError(DecodeReason.EMPTY, "no bytes")
+    if len(data) < HEADER.size or data[0] != MAGIC_BYTE:
+        raise DecodeError(DecodeReason.BAD_MAGIC, f"first byte {data[0]:#04x}, expected 0x00")
+    _, schema_id = HEADER.unpack_from(data)
+    return int(schema_id)
+
+
+def read_record(data: bytes, writer: Any, reader: Any | None) -> Any:
+    """The Avro body after the header, read with the writer's schema into the reader's."""
+    buf = io.BytesIO(data)
+    buf.seek(HEADER.size)
+    try:
+        value = fastavro.schemaless_reader(
+            buf, writer, reader, return_record_name=True, return_record_name_override=True
+        )
+    except Exception as exc:  # fastavro raises many types on garbage input
+        raise DecodeError(DecodeReason.MALFORMED, f"{type(exc).__name__}: {exc}") from exc
+    if buf.tell() != len(data):
+        raise DecodeError(
+            DecodeReason.MALFORMED, f"{len(data) - buf.tell()} trailing bytes after the record"
+        )
+    return value
+
+
 class AvroCodec:
     """Encodes and decodes one record type, registered under `schema_id`."""
 
@@ -67,29 +94,9 @@ class AvroCodec:
         return buf.getvalue()
 
     def decode(self, data: bytes | None) -> Any:
-        if not data:
-            raise DecodeError(DecodeReason.EMPTY, "no bytes")
-        if len(data) < HEADER.size or data[0] != MAGIC_BYTE:
-            raise DecodeError(DecodeReason.BAD_MAGIC, f"first byte {data[0]:#04x}, expected 0x00")
-        _, schema_id = HEADER.unpack_from(data)
-        writer = self._writer_schema(schema_id)
-        buf = io.BytesIO(data)
-        buf.seek(HEADER.size)
-        try:
-            value = fastavro.schemaless_reader(
-                buf,
-                writer,
-                self.schema,
-                return_record_name=True,
-                return_record_name_override=True,
-            )
-        except Exception as exc:  # fastavro raises many types on garbage input
-            raise DecodeError(DecodeReason.MALFORMED, f"{type(exc).__name__}: {exc}") from exc
-        if buf.tell() != len(data):
-            raise DecodeError(
-                DecodeReason.MALFORMED, f"{len(data) - buf.tell()} trailing bytes after the record"
-            )
-        return value
+        writer = self._writer_schema(schema_id_of(data))
+        assert data is not None
+        return read_record(data, writer, self.schema)
 
     def _writer_schema(self, schema_id: int) -> Any:
         if schema_id in self._writers:

@@ -9,7 +9,6 @@ with that schema. An unknown id or malformed bytes is the record's fault
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 import fastavro
 import httpx
 
-from schemas.codec import HEADER, MAGIC_BYTE, DecodeError, DecodeReason
+from schemas.codec import DecodeError, DecodeReason, read_record, schema_id_of
 from schemas.registry import RegistryError
 
 SchemaLookup = Callable[[int], Any | None]
@@ -73,20 +72,6 @@ class WriterSchemas:
 
 def decode(data: bytes | None, schemas: WriterSchemas) -> tuple[WriterSchema, Any]:
     """The writer schema and the value of one message in the Confluent wire format."""
-    if not data:
-        raise DecodeError(DecodeReason.EMPTY, "no bytes")
-    if len(data) < HEADER.size or data[0] != MAGIC_BYTE:
-        raise DecodeError(DecodeReason.BAD_MAGIC, f"first byte {data[0]:#04x}, expected 0x00")
-    _, schema_id = HEADER.unpack_from(data)
-    writer = schemas.get(schema_id)
-    buf = io.BytesIO(data)
-    buf.seek(HEADER.size)
-    try:
-        value = fastavro.schemaless_reader(buf, writer.parsed, None)
-    except Exception as exc:  # fastavro raises many types on garbage input
-        raise DecodeError(DecodeReason.MALFORMED, f"{type(exc).__name__}: {exc}") from exc
-    if buf.tell() != len(data):
-        raise DecodeError(
-            DecodeReason.MALFORMED, f"{len(data) - buf.tell()} trailing bytes after the record"
-        )
-    return writer, value
+    writer = schemas.get(schema_id_of(data))
+    assert data is not None
+    return writer, read_record(data, writer.parsed, None)

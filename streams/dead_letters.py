@@ -50,7 +50,7 @@ def dead_letter_headers(
     ]
 
 
-async def dead_letter(event: faust.EventT, spec: TopicSpec, error: str, detail: str) -> None:
+async def dead_letter(event: faust.EventT[bytes], spec: TopicSpec, error: str, detail: str) -> None:
     message = event.message
     log.warning(
         "dead letter from %s[%s]@%s: %s: %s",
@@ -73,7 +73,7 @@ def decode_key(spec: TopicSpec, raw: bytes | None) -> str:
     return raw.decode("utf-8")
 
 
-async def handle_event(event: faust.EventT, handler: Handler) -> None:
+async def handle_event(event: faust.EventT[bytes], handler: Handler) -> None:
     message = event.message
     spec = BY_NAME[message.topic]
     try:

@@ -27,7 +27,7 @@ NOT_FOUND = 404
 
 @app.page("/ready/")
 async def ready(web: View, request: Request) -> Response:
-    recovered = app.tables.recovery.completed.is_set()
+    recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
     assigned = bool(app.consumer.assignment()) if app.consumer else False
     status = "ready" if recovered and not app.rebalancing and assigned else "starting"
     body = {"status": status, "recovered": recovered, "rebalancing": app.rebalancing}

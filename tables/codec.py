@@ -18,7 +18,7 @@ from streams.topics import get_serdes
 
 
 class AvroTable:
-    def __init__(self, table: faust.Table, record_name: str) -> None:
+    def __init__(self, table: faust.types.TableT[bytes, bytes], record_name: str) -> None:
         self.table = table
         self.record_name = record_name
         self.subject = f"{table.app.conf.id}-{table.name}-changelog-value"
@@ -45,5 +45,7 @@ class AvroTable:
             yield key.decode(), self.codec.decode(raw)
 
 
-def bytes_table(app: faust.App, name: str, help: str, value_type: type = bytes) -> faust.Table:
+def bytes_table(
+    app: faust.App, name: str, help: str, value_type: type = bytes
+) -> faust.types.TableT[bytes, Any]:
     return app.Table(name, default=None, key_type=bytes, value_type=value_type, help=help)

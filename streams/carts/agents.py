@@ -124,7 +124,7 @@ async def carry_out(cart: rules.Cart, effects: list[rules.Effect]) -> None:
                 await sending.publish(CARTS, cart.cart_id, cart_record(cart))
 
 
-@app.timer(interval=ABANDON_SCAN_SECONDS)
+@app.timer(interval=ABANDON_SCAN_SECONDS)  # type: ignore[untyped-decorator]
 async def abandon_idle_carts() -> None:
     """Ask the cart agent to abandon open carts past their idle deadline; the rule decides."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000)

@@ -169,7 +169,7 @@ async def payment_command(order_id: str, payload: tuple[str, dict[str, Any]]) ->
     )
 
 
-@app.timer(interval=EXPIRY_SCAN_SECONDS)
+@app.timer(interval=EXPIRY_SCAN_SECONDS)  # type: ignore[untyped-decorator]
 async def expire_overdue_orders() -> None:
     """Ask the saga to expire open orders past their deadline; the saga decides."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000)

@@ -186,6 +186,7 @@ def test_reservation_snapshots_the_catalog_price() -> None:
 
 # -- release, commit, return ----------------------------------------------------------------
 
+
 def closed(s: Stock, *order_ids: str) -> Stock:
     return dataclasses.replace(s, closed_orders=order_ids)
 
