@@ -111,7 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     momentum("down", "--state-dir", str(state_dir), env=env)
 
 
-def token(sub: str, role: str, ttl: int = 3600) -> str:
+def token(sub: str, role: str, ttl: int = 86400) -> str:
     from gateway.auth import issue_token
 
     return issue_token(sub, role, ttl, JWT_SECRET)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import struct
 import uuid
 
-import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from tests.integration.conftest import Stack, wait_for
-from tests.integration.test_order_slice import CUSTOMER, place, seed
+from tests.integration.shop import Shop, unique_sku
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +52,7 @@ def dead_letters(stack: Stack, topic: str) -> list[dict]:
     ],
 )
 def test_malformed_command_is_dead_lettered(
-    stack: Stack, gateway: httpx.Client, case: str, value: bytes, error: str
+    stack: Stack, shop: Shop, case: str, value: bytes, error: str
 ) -> None:
     key = f"dlq-{uuid.uuid4()}".encode()
     producer = Producer({"bootstrap.servers": stack.bootstrap})
@@ -73,8 +72,6 @@ def test_malformed_command_is_dead_lettered(
     assert headers["dlq.detail"]
 
     # The worker is still processing orders after the bad message.
-    sku = f"DLQ-{uuid.uuid4().hex[:8]}"
-    seed(gateway, sku, "1.00", 1)
-    order_id = place(gateway, [(sku, 1)])
-    order = gateway.get(f"/v1/orders/{order_id}", params={"wait": 30}, headers=CUSTOMER).json()
-    assert order["status"] == "CONFIRMED"
+    sku = unique_sku("DLQ")
+    shop.seed(sku, "1.00", 1)
+    assert shop.settled(shop.order_id([(sku, 1)]))["status"] == "CONFIRMED"

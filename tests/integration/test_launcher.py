@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import uuid
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ import psutil
 import pytest
 
 from tests.integration.conftest import Stack, momentum, wait_for
-from tests.integration.test_order_slice import CUSTOMER, place, seed
+from tests.integration.shop import Shop, unique_sku
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +32,7 @@ def test_status_lists_endpoints_and_processes(stack: Stack) -> None:
     assert httpx.get(stack.gateway_url + "/health").status_code == 200
 
 
-def test_killed_worker_is_restarted(stack: Stack, gateway: httpx.Client) -> None:
+def test_killed_worker_is_restarted(stack: Stack, shop: Shop) -> None:
     before = stack.process("worker-1")
     os.kill(before["pid"], signal.SIGKILL)
 
@@ -48,11 +47,9 @@ def test_killed_worker_is_restarted(stack: Stack, gateway: httpx.Client) -> None
     assert after["pid"] != before["pid"]
 
     # The restarted worker recovers its tables and goes on processing orders.
-    sku = f"RESTART-{uuid.uuid4().hex[:8]}"
-    seed(gateway, sku, "5.00", 2)
-    order_id = place(gateway, [(sku, 1)])
-    order = gateway.get(f"/v1/orders/{order_id}", params={"wait": 30}, headers=CUSTOMER).json()
-    assert order["status"] == "CONFIRMED"
+    sku = unique_sku("RESTART")
+    shop.seed(sku, "5.00", 2)
+    assert shop.settled(shop.order_id([(sku, 1)]))["status"] == "CONFIRMED"
 
 
 def test_second_stack_on_same_state_dir_is_refused(stack: Stack) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import httpx
 import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -17,52 +16,21 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.integration.conftest import Stack, auth, wait_for
+from tests.integration.conftest import Stack, wait_for
+from tests.integration.shop import Shop, unique_sku
 
 pytestmark = pytest.mark.integration
 
-SELLER = auth("seller-slice", "seller")
-CUSTOMER = auth("customer-slice", "customer")
 
+def test_one_order_end_to_end(stack: Stack, shop: Shop) -> None:
+    sku = unique_sku("SLICE")
+    shop.seed(sku, "12.34", 5)
 
-def seed(gateway: httpx.Client, sku: str, price: str, stock: int) -> None:
-    r = gateway.put(
-        f"/v1/products/{sku}",
-        json={"name": f"Product {sku}", "price": price, "currency": "BRL"},
-        headers=SELLER,
-    )
-    assert r.status_code == 202, r.text
-    r = gateway.post(f"/v1/inventory/{sku}/restock", json={"quantity": stock}, headers=SELLER)
-    assert r.status_code == 202, r.text
-    wait_for(
-        lambda: (
-            gateway.get(f"/v1/inventory/{sku}", headers=SELLER).status_code == 200
-            and gateway.get(f"/v1/inventory/{sku}", headers=SELLER).json()["on_hand"] == stock
-        )
-    )
-    wait_for(lambda: gateway.get(f"/v1/products/{sku}", headers=SELLER).status_code == 200)
-
-
-def place(gateway: httpx.Client, lines: list[tuple[str, int]], token: str = "tok_ok") -> str:
-    r = gateway.post(
-        "/v1/orders",
-        json={
-            "items": [{"sku": s, "quantity": q} for s, q in lines],
-            "payment": {"method": "card", "token": token},
-        },
-        headers={**CUSTOMER, "Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] == "PENDING"
-    return str(r.json()["order_id"])
-
-
-def test_one_order_end_to_end(stack: Stack, gateway: httpx.Client) -> None:
-    sku = f"SLICE-{uuid.uuid4().hex[:8]}"
-    seed(gateway, sku, "12.34", 5)
-
-    order_id = place(gateway, [(sku, 2)])
-    order = gateway.get(f"/v1/orders/{order_id}", params={"wait": 30}, headers=CUSTOMER).json()
+    placed = shop.place([(sku, 2)])
+    assert placed.status_code == 202, placed.text
+    assert placed.json()["status"] == "PENDING"
+    order_id = placed.json()["order_id"]
+    order = shop.settled(order_id)
 
     assert order["status"] == "CONFIRMED", order
     assert order["reason"] is None
@@ -70,8 +38,7 @@ def test_one_order_end_to_end(stack: Stack, gateway: httpx.Client) -> None:
     assert Decimal(order["total"]) == Decimal("24.68")
     assert order["currency"] == "BRL"
     # The commit reaches the sku's partition one hop after the confirmation.
-    expected_stock = {"sku": sku, "on_hand": 3, "reserved": 0, "available": 3}
-    wait_for(lambda: gateway.get(f"/v1/inventory/{sku}", headers=SELLER).json() == expected_stock)
+    assert shop.wait_stock(sku, on_hand=3, reserved=0)["available"] == 3
 
     # The read model: the sink has written the settled order into Postgres.
     def row() -> tuple | None:
@@ -123,3 +90,17 @@ def public_order_states(stack: Stack, order_id: str) -> list[dict]:
         return states
     finally:
         consumer.close()
+
+
+def test_the_registry_serves_the_confluent_client(stack: Stack) -> None:
+    registry = SchemaRegistryClient({"url": stack.registry_url})
+    subjects = registry.get_subjects()
+    for topic in ("orders", "order-commands", "inventory-commands"):
+        assert f"{topic}-value" in subjects
+    assert "orders-key" in subjects
+
+    latest = registry.get_latest_version("orders-value")
+    assert registry.get_schema(latest.schema_id).schema_str == latest.schema.schema_str
+    assert registry.get_versions("orders-value") == [latest.version]
+    # The schema as it is now is compatible with itself (BACKWARD).
+    assert registry.test_compatibility("orders-value", latest.schema) is True

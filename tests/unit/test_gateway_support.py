@@ -33,7 +33,7 @@ def bearer(
     sub: object = "alice", role: object = "customer", *, secret: str = SECRET, **claims: Any
 ) -> dict[str, str]:
     """Authorization header for a token; `claims` override or, set to None, drop claims."""
-    body: dict[str, Any] = {"sub": sub, "role": role, "exp": int(time.time()) + 300}
+    body: dict[str, Any] = {"sub": sub, "role": role, "exp": int(time.time()) + 86400}
     body.update(claims)
     body = {k: v for k, v in body.items() if v is not None}
     return {"Authorization": f"Bearer {jwt.encode(body, secret, algorithm='HS256')}"}
