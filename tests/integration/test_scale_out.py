@@ -41,13 +41,15 @@ def test_any_worker_answers_for_any_key(two_workers: Stack) -> None:
     # Keys spread over partitions owned by both workers; each worker serves all of them.
     for url in workers:
         for sku in skus:
+            # Settled orders commit their stock one hop later.
             stock = wait_for(
                 lambda url=url, sku=sku: (
                     (r := httpx.get(f"{url}/inventory/{sku}/", timeout=10)).status_code == 200
+                    and r.json()["reserved"] == 0
                     and r.json()
                 )
             )
-            assert stock["reserved"] == 0
+            assert (stock["on_hand"], stock["available"]) == (1, 1)
         for order_id in order_ids:
             r = httpx.get(f"{url}/orders/{order_id}/", timeout=10)
             assert r.status_code == 200, (url, r.text)

@@ -1,0 +1,215 @@
+"""How fast orders go through the saga, against the broker's own speed in the same run.
+
+    .venv/bin/python -m benchmarks.saga_throughput [--orders 2000] [--state-dir D]
+
+Uses a running stack (`momentum up --detach`) or starts one in a temporary
+state directory and stops it afterwards. It prints:
+  - baseline: confluent-kafka produce + consume of the same number of messages
+    on a scratch topic (the broker's ceiling here);
+  - saga: PlaceOrder commands produced straight to `order-commands` until every
+    order is CONFIRMED on the public `orders` topic (every hop of the saga:
+    reserve, authorize over HTTP, commit, capture, publish);
+  - gateway: `POST /v1/orders` requests per second with 16 concurrent clients.
+Figures are ratios against the baseline because these machines are shared and
+noisy; absolute numbers vary from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from gateway.auth import issue_token
+
+
+def momentum(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "momentum.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def stack_status(state_dir: Path) -> dict[str, Any] | None:
+    result = momentum("status", "--json", "--state-dir", str(state_dir))
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def consume_until(bootstrap: str, topic: str, done: Any, timeout: float) -> int:
+    """Read `topic` from the start until `done(message)` says all were seen."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+        seen, deadline = 0, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in consumer.consume(1000, 0.5):
+                if message.error():
+                    continue
+                seen += 1
+                if done(message):
+                    return seen
+        raise TimeoutError(f"{topic}: not done after {timeout}s ({seen} messages read)")
+    finally:
+        consumer.close()
+
+
+def baseline(bootstrap: str, n: int) -> float:
+    topic = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    payload = b"x" * 120
+    began = time.perf_counter()
+    for i in range(n):
+        producer.produce(topic, key=str(i).encode(), value=payload)
+        producer.poll(0)
+    producer.flush(30)
+    count = 0
+
+    def all_seen(_: Any) -> bool:
+        nonlocal count
+        count += 1
+        return count >= n
+
+    consume_until(bootstrap, topic, all_seen, timeout=120)
+    return n / (time.perf_counter() - began)
+
+
+def saga(stack: dict[str, Any], n: int) -> float:
+    from streams.topics import ORDER_COMMANDS, ORDERS, key_codec, value_codec
+
+    endpoints = stack["endpoints"]
+    bootstrap = endpoints["kafka_bootstrap_servers"]
+    seller = {"Authorization": f"Bearer {issue_token('bench', 'seller', 3600, secret())}"}
+    # Eight skus, so reservations spread over the sku partitions.
+    skus = [f"BENCH-{uuid.uuid4().hex[:8]}" for _ in range(8)]
+    with httpx.Client(base_url=endpoints["gateway_url"], timeout=30) as http:
+        for sku in skus:
+            http.put(
+                f"/v1/products/{sku}",
+                json={"name": "bench", "price": "1.00", "currency": "BRL"},
+                headers=seller,
+            )
+            http.post(f"/v1/inventory/{sku}/restock", json={"quantity": n}, headers=seller)
+        for sku in skus:
+            while http.get(f"/v1/inventory/{sku}", headers=seller).status_code != 200:
+                time.sleep(0.2)
+
+    codec, keys, values = value_codec(ORDER_COMMANDS), key_codec(ORDERS), value_codec(ORDERS)
+    run = uuid.uuid4().hex[:8]
+    order_ids = {f"bench-{run}-{i}" for i in range(n)}
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": "murmur2_random"}
+    )
+    began = time.perf_counter()
+    for i, order_id in enumerate(sorted(order_ids)):
+        sku = skus[i % len(skus)]
+        command = {
+            "command_id": str(uuid.uuid4()),
+            "order_id": order_id,
+            "issued_at": datetime.now(UTC),
+            "payload": (
+                "momentum.PlaceOrder",
+                {
+                    "customer_id": "bench",
+                    "lines": [{"sku": sku, "quantity": 1}],
+                    "payment": {"method": "card", "token": "tok_ok"},
+                    "request_hash": "",
+                },
+            ),
+        }
+        producer.produce(ORDER_COMMANDS.name, key=order_id.encode(), value=codec.encode(command))
+        producer.poll(0)
+    producer.flush(30)
+    pending = set(order_ids)
+
+    def confirmed(message: Any) -> bool:
+        key = keys.decode(message.key())
+        if key in pending and values.decode(message.value())["status"] == "CONFIRMED":
+            pending.discard(key)
+        return not pending
+
+    consume_until(bootstrap, ORDERS.name, confirmed, timeout=600)
+    return n / (time.perf_counter() - began)
+
+
+def gateway(stack: dict[str, Any], n: int) -> float:
+    customer = {"Authorization": f"Bearer {issue_token('bench-c', 'customer', 3600, secret())}"}
+    body = {
+        "items": [{"sku": "BENCH-NONE", "quantity": 1}],
+        "payment": {"method": "card", "token": "tok_ok"},
+    }
+    with httpx.Client(base_url=stack["endpoints"]["gateway_url"], timeout=30) as http:
+
+        def post(i: int) -> int:
+            headers = {**customer, "Idempotency-Key": f"bench-{i}-{uuid.uuid4().hex[:6]}"}
+            return http.post("/v1/orders", json=body, headers=headers).status_code
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            codes = list(pool.map(post, range(n)))
+        elapsed = time.perf_counter() - began
+    assert set(codes) == {202}, set(codes)
+    return n / elapsed
+
+
+def secret() -> str:
+    from streams.settings import get_settings
+
+    return get_settings().jwt_secret.get_secret_value()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--state-dir", type=Path)
+    args = parser.parse_args()
+
+    own = args.state_dir is None
+    state_dir = Path(tempfile.mkdtemp(prefix="momentum-bench-")) if own else args.state_dir
+    stack = stack_status(state_dir)
+    if stack is None:
+        started = momentum("up", "--detach", "--state-dir", str(state_dir))
+        if started.returncode != 0:
+            sys.exit(f"could not start the stack:\n{started.stdout}{started.stderr}")
+        stack = stack_status(state_dir)
+        assert stack is not None
+    try:
+        bootstrap = stack["endpoints"]["kafka_bootstrap_servers"]
+        base = baseline(bootstrap, args.orders)
+        orders = saga(stack, args.orders)
+        http = gateway(stack, args.requests)
+        print(f"baseline  broker produce+consume   {base:10.0f} msg/s")
+        print(
+            f"saga      orders to CONFIRMED      {orders:10.1f} orders/s  "
+            f"({orders / base:.4f} of baseline)"
+        )
+        print(
+            f"gateway   POST /v1/orders (16 cl.) {http:10.1f} req/s     "
+            f"({http / base:.4f} of baseline)"
+        )
+    finally:
+        if own:
+            momentum("down", "--state-dir", str(state_dir))
+
+
+if __name__ == "__main__":
+    main()
