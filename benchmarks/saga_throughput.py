@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,8 @@ def main() -> None:
             sys.exit(f"could not start the stack:\n{started.stdout}{started.stderr}")
         stack = stack_status(state_dir)
         assert stack is not None
+    # The project's codecs read the registry URL from the settings.
+    os.environ["SCHEMA_REGISTRY_URL"] = stack["endpoints"]["schema_registry_url"]
     try:
         bootstrap = stack["endpoints"]["kafka_bootstrap_servers"]
         base = baseline(bootstrap, args.orders)

@@ -6,6 +6,8 @@ views are found by autodiscovery in the flow packages.
 
 from __future__ import annotations
 
+import logging
+
 import faust
 
 from streams.settings import get_settings
@@ -38,6 +40,10 @@ app = faust.App(
     ],
     origin="streams",
 )
+
+
+# httpx logs every request at INFO: one line per provider call is noise on the hot path.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main() -> None:

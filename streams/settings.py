@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     payment_timeout_seconds: float = Field(
         default=1.0, gt=0, validation_alias="MOMENTUM_PAYMENT_TIMEOUT"
     )
+    payment_concurrency: int = Field(
+        default=8, ge=1, validation_alias="MOMENTUM_PAYMENT_CONCURRENCY"
+    )
     payment_attempts: int = Field(default=4, ge=1, validation_alias="MOMENTUM_PAYMENT_ATTEMPTS")
     payment_breaker_fail_max: int = Field(
         default=5, ge=1, validation_alias="MOMENTUM_PAYMENT_BREAKER_FAIL_MAX"

@@ -61,7 +61,11 @@ def provider() -> CardProviderClient:
     return _client
 
 
-@app.agent(channel(PAYMENT_COMMANDS))
+# Provider calls wait on the network, so several commands are in flight at once.
+# Commands for one order never overlap in the saga's normal flow (capture follows
+# the authorization's reply), and a void racing an authorization is absorbed by
+# the provider's idempotency and the saga's late-authorization rule.
+@app.agent(channel(PAYMENT_COMMANDS), concurrency=settings.payment_concurrency)
 async def process_payment_commands(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         await handle_event(event, apply_payment_command)

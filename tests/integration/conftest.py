@@ -23,6 +23,8 @@ import pytest
 JWT_SECRET = "integration-tests-secret-of-32-bytes!"
 RESERVATION_TTL_SECONDS = 10
 BREAKER_RESET_SECONDS = 2
+# Long enough for a test to fill and check out a cart, short enough to watch one idle.
+CART_IDLE_SECONDS = 20
 
 STACK_ENV = {
     "MOMENTUM_JWT_SECRET": JWT_SECRET,
@@ -30,6 +32,7 @@ STACK_ENV = {
     # An outage test opens the worker's circuit breaker; let it close soon after.
     "MOMENTUM_PAYMENT_BREAKER_RESET_SECONDS": str(BREAKER_RESET_SECONDS),
     "MOMENTUM_PROVIDER_SLOW_DELAY": "3",
+    "MOMENTUM_CART_IDLE_SECONDS": str(CART_IDLE_SECONDS),
 }
 
 

@@ -13,7 +13,13 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.integration.conftest import BREAKER_RESET_SECONDS, Stack, momentum, wait_for
+from tests.integration.conftest import (
+    BREAKER_RESET_SECONDS,
+    CART_IDLE_SECONDS,
+    Stack,
+    momentum,
+    wait_for,
+)
 from tests.integration.shop import Shop, unique_sku
 
 pytestmark = pytest.mark.integration
@@ -111,6 +117,34 @@ def test_settled_orders_notify_their_customer_once(stack: Stack, shop: Shop) -> 
 
     sent = wait_for(lambda: notifications_for(stack, order_id))
     assert [(n["kind"], n["recipient"]) for n in sent] == [("ORDER_REJECTED", shop.customer)]
+
+
+def test_low_stock_notifies_the_seller(stack: Stack, shop: Shop) -> None:
+    sku = unique_sku("LOW")
+    shop.seed(sku, "3.00", 6)  # threshold 5 by default
+    assert shop.settled(shop.order_id([(sku, 2)]))["status"] == "CONFIRMED"
+
+    sent = wait_for(lambda: notifications_for(stack, sku))
+    assert [(n["kind"], n["recipient"]) for n in sent] == [("LOW_STOCK", "seller-tests")]
+
+
+def test_idle_cart_is_abandoned_and_its_customer_notified(stack: Stack, shop: Shop) -> None:
+    sku = unique_sku("IDLE")
+    shop.seed(sku, "4.00", 3)
+    cart = f"idle-{uuid.uuid4().hex[:8]}"
+    r = shop.http.put(f"/v1/carts/{cart}/items/{sku}", json={"quantity": 2}, headers=shop.headers)
+    assert r.status_code == 202
+
+    def status() -> str | None:
+        r = shop.http.get(f"/v1/carts/{cart}", headers=shop.headers)
+        return r.json()["status"] if r.status_code == 200 else None
+
+    assert wait_for(lambda: status() == "ABANDONED", timeout=CART_IDLE_SECONDS + 30)
+    sent = wait_for(lambda: notifications_for(stack, cart))
+    assert [(n["kind"], n["recipient"]) for n in sent] == [("CART_ABANDONED", shop.customer)]
+    # An abandoned cart takes no more lines.
+    r = shop.http.put(f"/v1/carts/{cart}/items/{sku}", json={"quantity": 1}, headers=shop.headers)
+    assert r.status_code == 409
 
 
 def test_dead_letter_replay_completes_a_refund_after_an_outage(
