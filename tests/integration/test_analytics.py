@@ -24,51 +24,13 @@ import pytest
 
 from sinks.config import load_connectors
 from streams.topics import SALES_PER_MINUTE
-from tests.integration.conftest import Stack, auth, wait_for
+from tests.integration.conftest import Stack, wait_for
+from tests.integration.shop import Shop
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 CONSUMER = REPO / "examples" / "analytics_consumer.py"
-SELLER = auth("seller-analytics", "seller")
-CUSTOMER = auth("customer-analytics", "customer")
-
-
-def seed(gateway: httpx.Client, sku: str, price: str, stock: int) -> None:
-    r = gateway.put(
-        f"/v1/products/{sku}",
-        json={"name": f"Product {sku}", "price": price, "currency": "BRL"},
-        headers=SELLER,
-    )
-    assert r.status_code == 202, r.text
-    wait_for(lambda: gateway.get(f"/v1/products/{sku}", headers=SELLER).status_code == 200)
-    r = gateway.post(f"/v1/inventory/{sku}/restock", json={"quantity": stock}, headers=SELLER)
-    assert r.status_code == 202, r.text
-
-    def stocked() -> bool:
-        r = gateway.get(f"/v1/inventory/{sku}", headers=SELLER)
-        return r.status_code == 200 and r.json()["on_hand"] == stock
-
-    wait_for(stocked)
-
-
-def place(gateway: httpx.Client, lines: list[tuple[str, int]], token: str = "tok_ok") -> str:
-    r = gateway.post(
-        "/v1/orders",
-        json={
-            "items": [{"sku": s, "quantity": q} for s, q in lines],
-            "payment": {"method": "card", "token": token},
-        },
-        headers={**CUSTOMER, "Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert r.status_code == 202, r.text
-    return str(r.json()["order_id"])
-
-
-def settled(gateway: httpx.Client, order_id: str) -> dict[str, Any]:
-    r = gateway.get(f"/v1/orders/{order_id}", params={"wait": 20}, headers=CUSTOMER)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
 
 
 def run_consumer(stack: Stack, prefix: str) -> subprocess.CompletedProcess[str]:
@@ -115,12 +77,13 @@ def orders(stack: Stack) -> dict[str, Any]:
     prefix = f"AN-{uuid.uuid4().hex[:8]}-"
     tee, mug = prefix + "tee", prefix + "mug"
     with httpx.Client(base_url=stack.gateway_url, timeout=40.0) as gateway:
-        seed(gateway, tee, "12.50", 10)
-        seed(gateway, mug, "7.25", 1)
-        confirmed = [place(gateway, [(tee, 2), (mug, 1)]), place(gateway, [(tee, 1)])]
-        refused = [place(gateway, [(mug, 5)]), place(gateway, [(tee, 1)], token="tok_decline")]
-        confirmed_orders = [settled(gateway, o) for o in confirmed]
-        refused_orders = [settled(gateway, o) for o in refused]
+        shop = Shop(gateway, customer="customer-analytics")
+        shop.seed(tee, "12.50", 10)
+        shop.seed(mug, "7.25", 1)
+        confirmed = [shop.order_id([(tee, 2), (mug, 1)]), shop.order_id([(tee, 1)])]
+        refused = [shop.order_id([(mug, 5)]), shop.order_id([(tee, 1)], token="tok_decline")]
+        confirmed_orders = [shop.settled(o) for o in confirmed]
+        refused_orders = [shop.settled(o) for o in refused]
     assert [o["status"] for o in confirmed_orders] == ["CONFIRMED", "CONFIRMED"], confirmed_orders
     assert [o["status"] for o in refused_orders] == ["REJECTED", "REJECTED"], refused_orders
     revenue = sum((Decimal(o["total"]) for o in confirmed_orders), Decimal("0.00"))
