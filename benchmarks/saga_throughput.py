@@ -9,7 +9,9 @@ state directory and stops it afterwards. It prints:
   - saga: PlaceOrder commands produced straight to `order-commands` until every
     order is CONFIRMED on the public `orders` topic (every hop of the saga:
     reserve, authorize over HTTP, commit, capture, publish);
-  - gateway: `POST /v1/orders` requests per second with 16 concurrent clients.
+  - gateway: `POST /v1/orders` requests per second with 16 concurrent clients;
+  - latency: one order at a time from POST to CONFIRMED, against the broker's
+    own produce-to-consume round trip.
 Figures are ratios against the baseline because these machines are shared and
 noisy; absolute numbers vary from run to run.
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -149,6 +153,77 @@ def saga(stack: dict[str, Any], n: int) -> float:
     return n / (time.perf_counter() - began)
 
 
+def round_trip(bootstrap: str, n: int = 20) -> float:
+    """Median seconds for one message from produce to consume (the latency baseline)."""
+    topic = f"bench-rtt-{uuid.uuid4().hex[:8]}"
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4()}",
+            "fetch.wait.max.ms": 50,
+        }
+    )
+
+    def next_message(timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                return
+        raise TimeoutError(f"{topic}: no message within {timeout}s")
+
+    try:
+        producer.produce(topic, value=b"warm-up")
+        producer.flush(10)
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        next_message()
+        times = []
+        for _ in range(n):
+            began = time.perf_counter()
+            producer.produce(topic, value=b"x")
+            producer.flush(10)
+            next_message()
+            times.append(time.perf_counter() - began)
+        return statistics.median(times)
+    finally:
+        consumer.close()
+
+
+def order_latency(stack: dict[str, Any], n: int = 10) -> float:
+    """Median seconds from POST /v1/orders to CONFIRMED, one order at a time."""
+    seller = {"Authorization": f"Bearer {issue_token('bench', 'seller', 3600, secret())}"}
+    customer = {"Authorization": f"Bearer {issue_token('bench-l', 'customer', 3600, secret())}"}
+    sku = f"BENCH-LAT-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=stack["endpoints"]["gateway_url"], timeout=40) as http:
+        http.put(
+            f"/v1/products/{sku}",
+            json={"name": "bench", "price": "1.00", "currency": "BRL"},
+            headers=seller,
+        )
+        http.post(f"/v1/inventory/{sku}/restock", json={"quantity": n}, headers=seller)
+        while http.get(f"/v1/inventory/{sku}", headers=seller).status_code != 200:
+            time.sleep(0.1)
+        times = []
+        for _ in range(n):
+            began = time.perf_counter()
+            placed = http.post(
+                "/v1/orders",
+                json={
+                    "items": [{"sku": sku, "quantity": 1}],
+                    "payment": {"method": "card", "token": "tok_ok"},
+                },
+                headers={**customer, "Idempotency-Key": str(uuid.uuid4())},
+            ).json()
+            order = http.get(
+                f"/v1/orders/{placed['order_id']}", params={"wait": 30}, headers=customer
+            ).json()
+            assert order["status"] == "CONFIRMED", order
+            times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
 def gateway(stack: dict[str, Any], n: int) -> float:
     customer = {"Authorization": f"Bearer {issue_token('bench-c', 'customer', 3600, secret())}"}
     body = {
@@ -184,6 +259,8 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path)
     args = parser.parse_args()
 
+    # A SIGTERM (e.g. from `timeout`) still stops the stack this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     own = args.state_dir is None
     state_dir = Path(tempfile.mkdtemp(prefix="momentum-bench-")) if own else args.state_dir
     stack = stack_status(state_dir)
@@ -200,6 +277,8 @@ def main() -> None:
         base = baseline(bootstrap, args.orders)
         orders = saga(stack, args.orders)
         http = gateway(stack, args.requests)
+        rtt = round_trip(bootstrap)
+        latency = order_latency(stack)
         print(f"baseline  broker produce+consume   {base:10.0f} msg/s")
         print(
             f"saga      orders to CONFIRMED      {orders:10.1f} orders/s  "
@@ -208,6 +287,11 @@ def main() -> None:
         print(
             f"gateway   POST /v1/orders (16 cl.) {http:10.1f} req/s     "
             f"({http / base:.4f} of baseline)"
+        )
+        print(f"baseline  broker round trip        {rtt * 1000:10.1f} ms (median)")
+        print(
+            f"latency   POST to CONFIRMED        {latency * 1000:10.1f} ms (median, "
+            f"{latency / rtt:.1f}x the round trip)"
         )
     finally:
         if own:

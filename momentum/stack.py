@@ -296,6 +296,8 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         "WORKER_URL": f"http://{HOST}:{ports['worker-1']}",
         "SINK_URL": f"http://{HOST}:{ports['sink']}",
         "GATEWAY_URL": f"http://{HOST}:{ports['gateway']}",
+        # Tansu answers a fetch only when its wait is over (see streams/tuning.py).
+        "MOMENTUM_FETCH_MAX_WAIT_MS": os.environ.get("MOMENTUM_FETCH_MAX_WAIT_MS", "50"),
     }
     # The launcher's own clients (topics, schemas) use the same settings as the parts.
     os.environ.update(env)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
-import faust
-
 from streams.settings import get_settings
+from streams.tuning import tuned_app
 
 settings = get_settings()
 
-app = faust.App(
+app = tuned_app(
+    settings.fetch_max_wait_ms,
     settings.app_id,
     broker=[f"kafka://{server}" for server in settings.bootstrap_list],
     store=settings.store,

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     broker_rebalance_timeout: float = Field(
         default=10.0, validation_alias="MOMENTUM_REBALANCE_TIMEOUT"
     )
+    # How long a fetch may wait for data (ms); None keeps Faust's 1500. Tansu holds a
+    # fetch for the whole wait, so the embedded stack sets it low.
+    fetch_max_wait_ms: int | None = Field(
+        default=None, ge=1, validation_alias="MOMENTUM_FETCH_MAX_WAIT_MS"
+    )
     store: str = Field(default="rocksdb://", validation_alias="MOMENTUM_STORE")
 
     # The card provider client: per-attempt timeout, attempts, and circuit breaker.
