@@ -404,7 +404,10 @@ def run_stack(
         stop_requested = True
         raise KeyboardInterrupt
 
+    # Also SIGINT explicitly: a launcher started in the background of a script
+    # inherits SIGINT as ignored, and Ctrl-C or `kill -INT` must still stop it.
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         say(f"Starting the Momentum stack (state in {sup.state_dir})")
         start_stack(sup, opts, say)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -99,4 +102,31 @@ def test_part_that_fails_to_start_names_its_log_and_leaves_no_strays(
     assert result.returncode != 0
     assert "worker-1" in output
     assert str(tmp_path / "run" / "logs" / "worker-1.log") in output
+    assert wait_for(lambda: processes_using(tmp_path) == [], timeout=30)
+
+
+def test_foreground_stack_stops_cleanly_on_ctrl_c(tmp_path: Path, stack: Stack) -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "momentum.cli", "up", "--state-dir", str(tmp_path)],
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: (
+                (tmp_path / "stack.json").exists()
+                and json.loads((tmp_path / "stack.json").read_text())["ready"]
+            ),
+            timeout=180,
+        )
+        launcher.send_signal(signal.SIGINT)
+        output, _ = launcher.communicate(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0
+    assert "Stopped." in output
+    assert not (tmp_path / "stack.json").exists()
     assert wait_for(lambda: processes_using(tmp_path) == [], timeout=30)
