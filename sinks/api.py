@@ -19,53 +19,56 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _metric(name: str, kind: str, help: str, samples: list[tuple[str, object]]) -> list[str]:
+    """One metric's HELP and TYPE lines and its samples (`labels` text, value)."""
+    lines = [f"# HELP {name} {help}", f"# TYPE {name} {kind}"]
+    return lines + [f"{name}{labels} {value}" for labels, value in samples]
+
+
 def render_metrics(status: dict[str, Any]) -> str:
     """The /status figures in the Prometheus text exposition format."""
+
+    def per_topic(figures: dict[str, int]) -> list[tuple[str, object]]:
+        return [(f'{{topic="{_label(t)}"}}', n) for t, n in sorted(figures.items())]
+
+    connectors = sorted(status["connectors"].items())
     lines = [
-        "# HELP momentum_sink_lag_records Records behind the high watermark, per topic.",
-        "# TYPE momentum_sink_lag_records gauge",
-    ]
-    lines += [
-        f'momentum_sink_lag_records{{topic="{_label(t)}"}} {n}'
-        for t, n in sorted(status["lag"].items())
-    ]
-    lines += [
-        "# HELP momentum_sink_records_written_total Records applied to Postgres, per topic.",
-        "# TYPE momentum_sink_records_written_total counter",
-    ]
-    lines += [
-        f'momentum_sink_records_written_total{{topic="{_label(t)}"}} {n}'
-        for t, n in sorted(status["written"].items())
-    ]
-    lines += [
-        "# HELP momentum_sink_dead_letters_total Records sent to a dead-letter topic, per topic.",
-        "# TYPE momentum_sink_dead_letters_total counter",
-    ]
-    lines += [
-        f'momentum_sink_dead_letters_total{{topic="{_label(t)}"}} {n}'
-        for t, n in sorted(status["dead_letters"].items())
-    ]
-    lines += [
-        "# HELP momentum_sink_retries_total Batch attempts that waited on Postgres or the registry",
-        "# TYPE momentum_sink_retries_total counter",
-    ]
-    lines += [
-        f'momentum_sink_retries_total{{connector="{_label(name)}"}} {c["retries"]}'
-        for name, c in sorted(status["connectors"].items())
-    ]
-    lines += [
-        "# HELP momentum_sink_connector_running 1 while the connector's task consumes.",
-        "# TYPE momentum_sink_connector_running gauge",
-    ]
-    lines += [
-        f'momentum_sink_connector_running{{connector="{_label(name)}"}} '
-        f"{int(c['state'] == 'running')}"
-        for name, c in sorted(status["connectors"].items())
-    ]
-    lines += [
-        "# HELP momentum_sink_db_available 1 when every task's last Postgres contact worked.",
-        "# TYPE momentum_sink_db_available gauge",
-        f"momentum_sink_db_available {int(status['db_available'])}",
+        *_metric(
+            "momentum_sink_lag_records",
+            "gauge",
+            "Records behind the high watermark, per topic.",
+            per_topic(status["lag"]),
+        ),
+        *_metric(
+            "momentum_sink_records_written_total",
+            "counter",
+            "Records applied to Postgres, per topic.",
+            per_topic(status["written"]),
+        ),
+        *_metric(
+            "momentum_sink_dead_letters_total",
+            "counter",
+            "Records sent to a dead-letter topic, per topic.",
+            per_topic(status["dead_letters"]),
+        ),
+        *_metric(
+            "momentum_sink_retries_total",
+            "counter",
+            "Batch attempts that waited on Postgres or the registry",
+            [(f'{{connector="{_label(n)}"}}', c["retries"]) for n, c in connectors],
+        ),
+        *_metric(
+            "momentum_sink_connector_running",
+            "gauge",
+            "1 while the connector's task consumes.",
+            [(f'{{connector="{_label(n)}"}}', int(c["state"] == "running")) for n, c in connectors],
+        ),
+        *_metric(
+            "momentum_sink_db_available",
+            "gauge",
+            "1 when every task's last Postgres contact worked.",
+            [("", int(status["db_available"]))],
+        ),
     ]
     return "\n".join(lines) + "\n"
 

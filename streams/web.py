@@ -6,6 +6,8 @@ partition, so the gateway may ask any worker.
 
 from __future__ import annotations
 
+from typing import Any
+
 from faust.web import Request, Response, View
 
 from streams import metrics
@@ -39,37 +41,37 @@ async def metrics_page(web: View, request: Request) -> Response:
     return web.text(metrics.render(), content_type="text/plain; version=0.0.4")
 
 
+def found(web: View, view: dict[str, Any] | None, what: str) -> Response:
+    """The view as JSON, or 404 naming what was not found."""
+    if view is None:
+        return web.json({"error": f"{what} not found"}, status=NOT_FOUND)
+    return web.json(view)
+
+
 @app.page("/orders/{order_id}/")
 @app.table_route(table=orders.table, match_info="order_id")
 async def get_order(web: View, request: Request, order_id: str) -> Response:
     order = order_from_state(orders.get(order_id))
-    if order is None:
-        return web.json({"error": f"order {order_id} not found"}, status=NOT_FOUND)
-    return web.json(order_view(order))
+    return found(web, order_view(order) if order is not None else None, f"order {order_id}")
 
 
 @app.page("/inventory/{sku}/")
 @app.table_route(table=inventory.table, match_info="sku")
 async def get_inventory(web: View, request: Request, sku: str) -> Response:
     record = inventory.get(sku)
-    if record is None:
-        return web.json({"error": f"sku {sku} not found"}, status=NOT_FOUND)
-    return web.json(inventory_view(stock_from_state(sku, record)))
+    view = inventory_view(stock_from_state(sku, record)) if record is not None else None
+    return found(web, view, f"sku {sku}")
 
 
 @app.page("/products/{sku}/")
 @app.table_route(table=catalog.table, match_info="sku")
 async def get_product(web: View, request: Request, sku: str) -> Response:
     product = product_from_state(catalog.get(sku))
-    if product is None:
-        return web.json({"error": f"product {sku} not found"}, status=NOT_FOUND)
-    return web.json(product_view(product))
+    return found(web, product_view(product) if product is not None else None, f"product {sku}")
 
 
 @app.page("/carts/{cart_id}/")
 @app.table_route(table=carts.table, match_info="cart_id")
 async def get_cart(web: View, request: Request, cart_id: str) -> Response:
     cart = cart_from_state(carts.get(cart_id))
-    if cart is None:
-        return web.json({"error": f"cart {cart_id} not found"}, status=NOT_FOUND)
-    return web.json(cart_view(cart))
+    return found(web, cart_view(cart) if cart is not None else None, f"cart {cart_id}")
