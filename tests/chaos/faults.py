@@ -72,7 +72,7 @@ class Duplicator(threading.Thread):
         super().__init__(daemon=True)
         self.bootstrap = stack.bootstrap
         self.copies = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._started = threading.Event()
 
     def __enter__(self) -> Duplicator:
@@ -81,7 +81,7 @@ class Duplicator(threading.Thread):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(30)
 
     def run(self) -> None:
@@ -104,7 +104,7 @@ class Duplicator(threading.Thread):
                 ]
             )
             self._started.set()
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 for message in consumer.consume(num_messages=500, timeout=0.2):
                     if message.error() is not None:
                         continue

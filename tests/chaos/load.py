@@ -163,7 +163,8 @@ class Client:
         response = self.call(what, method, url, **kwargs)
         if self.duplicate:
             again = self.call(what, method, url, **kwargs)
-            if response.status_code == 202:
+            # A second cancel may find the order already cancelled (409): also fine.
+            if response.status_code == 202 and what != "cancel":
                 assert again.status_code == 202, (what, again.status_code, again.text)
                 first, second = response.json(), again.json()
                 assert first.get("order_id") == second.get("order_id"), (what, first, second)

@@ -35,7 +35,7 @@ from tests.chaos.load import (
 )
 from tests.integration.conftest import Stack, momentum
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 COMMANDS = ("place", "checkout", "cart-line", "upsert", "restock")
 Fault = Callable[[Stack], None]
