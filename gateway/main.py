@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher, RegistryUnavailable
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
 from gateway.routes import carts, health, inventory, orders, products
@@ -149,6 +150,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # No tokens without a strong secret: refuse to start, saying why.
+        try:
+            require_secret(settings.jwt_secret)
+        except InsecureSecret as exc:
+            log.critical("the gateway cannot start: %s", exc)
+            raise
         # Neither Kafka nor the registry has to be up for the gateway to start:
         # /ready says what is missing, and requests answer 503 until it is back.
         await producer.start()

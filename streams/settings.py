@@ -82,11 +82,9 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, validation_alias="MOMENTUM_CART_IDLE_SECONDS"
     )
 
-    # Gateway.
-    jwt_secret: SecretStr = Field(
-        default=SecretStr("momentum-local-development-secret-change-me"),
-        validation_alias="MOMENTUM_JWT_SECRET",
-    )
+    # Gateway. No default: the gateway refuses to start without a strong secret
+    # (gateway.auth.require_secret); the embedded launcher makes one per stack.
+    jwt_secret: SecretStr | None = Field(default=None, validation_alias="MOMENTUM_JWT_SECRET")
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MOMENTUM_MAX_BODY_BYTES")
 
     @property
