@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher, RegistryUnavailable
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
+from gateway.ratelimit import RateLimitMiddleware
 from gateway.routes import carts, health, inventory, orders, products
 from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailable
 from schemas.registry import SchemaRegistryClient
@@ -181,6 +182,8 @@ def create_app(
     app.state.registry_http = registry_http
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: a flood is refused before any body is read.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     _install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:
