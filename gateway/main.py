@@ -16,8 +16,10 @@ from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher, RegistryUnavailable
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
+from gateway.ratelimit import RateLimitMiddleware
 from gateway.routes import carts, health, inventory, orders, products
 from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailable
 from schemas.registry import SchemaRegistryClient
@@ -149,6 +151,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # No tokens without a strong secret: refuse to start, saying why.
+        try:
+            require_secret(settings.jwt_secret)
+        except InsecureSecret as exc:
+            log.critical("the gateway cannot start: %s", exc)
+            raise
         # Neither Kafka nor the registry has to be up for the gateway to start:
         # /ready says what is missing, and requests answer 503 until it is back.
         await producer.start()
@@ -174,6 +182,8 @@ def create_app(
     app.state.registry_http = registry_http
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: a flood is refused before any body is read.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     _install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:
