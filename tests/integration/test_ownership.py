@@ -63,11 +63,13 @@ def test_a_restock_before_the_product_exists_is_refused(shop: Shop) -> None:
     """B restocked a sku before A created it; the units counted for A's product."""
     sku = unique_sku("EARLY")
     early = restock(shop, sku, 7, SELLER_B)
-    assert shop.refused(early, SELLER_B) == "UNKNOWN_SKU"
+    assert early.status_code == 202
 
     assert put_product(shop, sku, "4.00", SELLER_A).status_code == 202
     assert restock(shop, sku, 3, SELLER_A).status_code == 202
+    # Only A's units (before the fix: 10, B's 7 included).
     wait_for(lambda: (shop.inventory(sku) or {}).get("on_hand") == 3)
+    assert shop.refused(early, SELLER_B) == "UNKNOWN_SKU"
 
     # Now the product exists, but it is A's: B still may not restock it.
     late = restock(shop, sku, 7, SELLER_B)
