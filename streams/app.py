@@ -36,6 +36,7 @@ app = tuned_app(
         "streams.carts",
         "streams.notifications",
         "streams.analytics",
+        "streams.rejections",
         "streams.web",
     ],
     origin="streams",
