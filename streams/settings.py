@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     payment_breaker_reset_seconds: float = Field(
         default=30.0, gt=0, validation_alias="MOMENTUM_PAYMENT_BREAKER_RESET_SECONDS"
     )
+    # How long a capture, void or refund keeps trying through a provider outage
+    # before it is parked in payment-commands.dlq for `momentum dlq replay`.
+    payment_settle_patience_seconds: float = Field(
+        default=120.0, ge=0, validation_alias="MOMENTUM_PAYMENT_SETTLE_PATIENCE_SECONDS"
+    )
 
     # Business settings.
     reservation_ttl_seconds: float = Field(

@@ -25,10 +25,13 @@ WORKERS = 2
 
 CHAOS_ENV = {
     **STACK_ENV,
-    # Let the flood test find the per-client limit quickly, while the load's
-    # many customers stay well below it.
+    # Low enough that the flood meets both the per-client limit (429) and the
+    # in-flight guard (503), while the load's many customers stay well below them.
     "MOMENTUM_RATE_LIMIT_PER_SECOND": "40",
     "MOMENTUM_RATE_LIMIT_BURST": "80",
+    "MOMENTUM_MAX_IN_FLIGHT": "48",
+    # Captures and refunds ride out the scenarios' outages rather than park.
+    "MOMENTUM_PAYMENT_SETTLE_PATIENCE_SECONDS": "60",
 }
 
 

@@ -111,15 +111,17 @@ def scenario(
     print(f"  transport errors: {dict(answers.transport_errors)}")
     assert not report.violations, report.render()
     assert not any(s >= 500 and s != 503 for s in answers.statuses()), dict(answers.counts)
-    # Commands are accepted whenever Kafka is: never a 503 while workers restart.
-    assert all(503 not in statuses for statuses in refused.values()), refused
+    if not flood:
+        # Commands are accepted whenever Kafka is: never a 503 while workers restart
+        # (under a flood, the gateway's in-flight guard answers 503 by design).
+        assert all(503 not in statuses for statuses in refused.values()), refused
     assert len(placed) >= len(plans) * 0.95, (len(placed), len(plans))
 
 
 def flood_midway(stack: Stack, sku: str) -> list[Placed]:
     """Flood the gateway from a few clients: every request answered, refusals fast."""
     time.sleep(LOAD_SECONDS / 3)
-    result = faults.flood(stack, sku, requests=1500, concurrency=64, customers=3)
+    result = faults.flood(stack, sku, requests=2000, concurrency=96, customers=2)
     print(f"  flood: {dict(result.statuses)}, errors {dict(result.errors)}")
     print(f"  flood: slowest answer {result.slowest:.2f}s")
     assert not result.errors, result.errors
