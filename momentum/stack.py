@@ -356,6 +356,10 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         # Tansu answers a fetch only when its wait is over (see streams/tuning.py).
         "MOMENTUM_FETCH_MAX_WAIT_MS": os.environ.get("MOMENTUM_FETCH_MAX_WAIT_MS", "50"),
         "MOMENTUM_JWT_SECRET": jwt_secret,
+        # Tansu's ListOffsets answer falls short of the log end (see streams/end_offsets.py).
+        "MOMENTUM_END_OFFSETS_FROM_FETCH": os.environ.get(
+            "MOMENTUM_END_OFFSETS_FROM_FETCH", "true"
+        ),
     }
     # The launcher's own clients (topics, schemas) use the same settings as the parts.
     os.environ.update(env)

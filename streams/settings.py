@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int | None = Field(
         default=None, ge=1, validation_alias="MOMENTUM_FETCH_MAX_WAIT_MS"
     )
+    # Take end offsets from a fetch's high watermark too (the larger wins), for
+    # brokers whose ListOffsets(latest) answer falls short of the log end: Tansu
+    # answers with the last batch's base offset + 1 (see streams/end_offsets.py).
+    # Used for Faust's changelog highwaters and the registry's `_schemas` replay.
+    # The embedded stack sets it; Kafka needs it not (and then it only costs a fetch).
+    end_offsets_from_fetch: bool = Field(
+        default=False, validation_alias="MOMENTUM_END_OFFSETS_FROM_FETCH"
+    )
     store: str = Field(default="rocksdb://", validation_alias="MOMENTUM_STORE")
 
     # The card provider client: per-attempt timeout, attempts, and circuit breaker.
