@@ -16,9 +16,11 @@ from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher, RegistryUnavailable
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
-from gateway.routes import carts, health, inventory, orders, products
+from gateway.ratelimit import RateLimitMiddleware
+from gateway.routes import carts, health, inventory, orders, products, rejections
 from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailable
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
@@ -27,12 +29,15 @@ from streams.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
+# A restarting worker is back, or Kafka's leader moved, within seconds.
+RETRY_AFTER_SECONDS = "1"
 # Every resource router under /v1.
 V1_ROUTERS: tuple[APIRouter, ...] = (
     products.router,
     inventory.router,
     orders.router,
     carts.router,
+    rejections.router,
 )
 
 TITLE = "Momentum gateway"
@@ -40,10 +45,11 @@ DESCRIPTION = """\
 HTTP ingress of Momentum, the order pipeline of a multi-seller marketplace.
 
 Writes are commands: they are validated, sent to Kafka and answered with
-`202 Accepted`; the stream workers decide what happens. Reads are the workers'
-live state. Every `/v1` route needs `Authorization: Bearer <JWT>` (HS256, claims
-`sub`, `role` = customer, seller or admin, and `exp`). Errors are
-`{"detail": ...}`.
+`202 Accepted`, also while workers restart; the stream workers decide what
+happens, and a command they refuse is listed at `GET /v1/rejections`. Reads are
+the workers' live state (503 with `Retry-After` while no worker answers).
+Every `/v1` route needs `Authorization: Bearer <JWT>` (HS256, claims `sub`,
+`role` = customer, seller or admin, and `exp`). Errors are `{"detail": ...}`.
 """
 
 
@@ -113,13 +119,23 @@ class BodySizeLimit:
 
 def _install_error_handlers(app: FastAPI) -> None:
     # Parts that are away are the client's 503 (or 502 for nonsense), never a 500.
+    # Only reads meet a missing worker; commands meet only Kafka and the registry.
     async def worker_unavailable(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WorkerUnavailable)
-        code = status.HTTP_502_BAD_GATEWAY if exc.malformed else status.HTTP_503_SERVICE_UNAVAILABLE
-        return JSONResponse({"detail": exc.detail}, status_code=code)
+        if exc.malformed:
+            return JSONResponse({"detail": exc.detail}, status_code=status.HTTP_502_BAD_GATEWAY)
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
 
     async def dependency_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse(
+            {"detail": str(exc)},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
 
     app.add_exception_handler(WorkerUnavailable, worker_unavailable)
     app.add_exception_handler(ProducerUnavailable, dependency_unavailable)
@@ -149,6 +165,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # No tokens without a strong secret: refuse to start, saying why.
+        try:
+            require_secret(settings.jwt_secret)
+        except InsecureSecret as exc:
+            log.critical("the gateway cannot start: %s", exc)
+            raise
         # Neither Kafka nor the registry has to be up for the gateway to start:
         # /ready says what is missing, and requests answer 503 until it is back.
         await producer.start()
@@ -174,6 +196,8 @@ def create_app(
     app.state.registry_http = registry_http
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: a flood is refused before any body is read.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     _install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:

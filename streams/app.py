@@ -39,6 +39,7 @@ app = tuned_app(
         "streams.carts",
         "streams.notifications",
         "streams.analytics",
+        "streams.rejections",
         "streams.web",
     ],
     origin="streams",
