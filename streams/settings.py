@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # brokers whose ListOffsets(latest) answer falls short of the log end: Tansu
     # answers with the last batch's base offset + 1 (see streams/end_offsets.py).
     # Used for Faust's changelog highwaters and the registry's `_schemas` replay.
-    # The embedded stack sets it; Kafka needs it not (and then it only costs a fetch).
+    # The embedded stack sets it. Apache Kafka does not need it: there it changes
+    # no figure and costs a connection and a fetch per recovery.
     end_offsets_from_fetch: bool = Field(
         default=False, validation_alias="MOMENTUM_END_OFFSETS_FROM_FETCH"
     )

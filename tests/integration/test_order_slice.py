@@ -16,6 +16,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from streams.end_offsets import end_offsets
 from tests.integration.conftest import Stack, wait_for
 from tests.integration.shop import Shop, unique_sku
 
@@ -73,7 +74,13 @@ def public_order_states(stack: Stack, order_id: str) -> list[dict]:
     try:
         metadata = consumer.list_topics("orders", timeout=10).topics["orders"]
         partitions = [TopicPartition("orders", p, 0) for p in metadata.partitions]
-        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in partitions}
+        # The true ends: Tansu's ListOffsets answer stops at the last batch's base + 1.
+        true_ends = end_offsets(
+            {"bootstrap.servers": stack.bootstrap},
+            [("orders", p.partition) for p in partitions],
+            from_fetch=True,
+        )
+        ends = {partition: end for (_, partition), end in true_ends.items()}
         consumer.assign(partitions)
         states, done = [], {p for p, end in ends.items() if end == 0}
         while len(done) < len(ends):
