@@ -140,6 +140,15 @@ async def test_quoted_non_finite_price_is_422_naming_the_field(price: str) -> No
     assert [tuple(e["loc"]) for e in response.json()["detail"]] == [("body", "price")]
 
 
+@pytest.mark.parametrize("wait", ["nan", "NaN", "inf", "-inf", "1e400", "Infinity"])
+async def test_non_finite_wait_is_422(wait: str) -> None:
+    order_id = "3f5c2a9e-7d41-5b08-a6e3-1c9d4b2e8f70"
+    async with running_gateway() as gw:
+        response = await gw.client.get(f"/v1/orders/{order_id}?wait={wait}", headers=ALICE)
+    assert response.status_code == 422, response.text
+    assert [tuple(e["loc"]) for e in response.json()["detail"]] == [("query", "wait")]
+
+
 async def test_a_non_finite_input_echoed_by_validation_is_written_as_a_string() -> None:
     async def echo_nan() -> None:
         error = {"type": "finite_number", "loc": ("query", "x"), "msg": "no", "input": float("nan")}
