@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint clean
+.PHONY: install run test chaos soak lint clean
 
 install: $(VENV)/.installed
 
@@ -15,8 +15,17 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/momentum up --demo
 
+# Unit and integration tests, then the fault-injection suite on its own stack.
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/chaos
+
+chaos: install
+	$(BIN)/python -m pytest tests/chaos -s
+
+# The same scenarios with ten times the load; not part of `make test`.
+soak: install
+	MOMENTUM_CHAOS_SOAK=1 $(BIN)/python -m pytest tests/chaos -s
 
 lint: install
 	$(BIN)/ruff check .

@@ -224,8 +224,12 @@ def order_latency(stack: dict[str, Any], n: int = 10) -> float:
     return statistics.median(times)
 
 
-def gateway(stack: dict[str, Any], n: int) -> float:
-    customer = {"Authorization": f"Bearer {issue_token('bench-c', 'customer', 3600, secret())}"}
+def gateway(stack: dict[str, Any], n: int, clients: int = 16) -> float:
+    # One customer per client, as the gateway's per-client rate limit expects.
+    customers = [
+        {"Authorization": f"Bearer {issue_token(f'bench-c{c}', 'customer', 3600, secret())}"}
+        for c in range(clients)
+    ]
     body = {
         "items": [{"sku": "BENCH-NONE", "quantity": 1}],
         "payment": {"method": "card", "token": "tok_ok"},
@@ -233,11 +237,14 @@ def gateway(stack: dict[str, Any], n: int) -> float:
     with httpx.Client(base_url=stack["endpoints"]["gateway_url"], timeout=30) as http:
 
         def post(i: int) -> int:
-            headers = {**customer, "Idempotency-Key": f"bench-{i}-{uuid.uuid4().hex[:6]}"}
+            headers = {
+                **customers[i % clients],
+                "Idempotency-Key": f"bench-{i}-{uuid.uuid4().hex[:6]}",
+            }
             return http.post("/v1/orders", json=body, headers=headers).status_code
 
         began = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
             codes = list(pool.map(post, range(n)))
         elapsed = time.perf_counter() - began
     assert set(codes) == {202}, set(codes)
@@ -245,9 +252,10 @@ def gateway(stack: dict[str, Any], n: int) -> float:
 
 
 def secret() -> str:
+    from gateway.auth import require_secret
     from streams.settings import get_settings
 
-    return get_settings().jwt_secret.get_secret_value()
+    return require_secret(get_settings().jwt_secret)
 
 
 def main() -> None:
@@ -270,8 +278,12 @@ def main() -> None:
             sys.exit(f"could not start the stack:\n{started.stdout}{started.stderr}")
         stack = stack_status(state_dir)
         assert stack is not None
-    # The project's codecs read the registry URL from the settings.
+    # The project's codecs read the registry URL from the settings, tokens the secret.
     os.environ["SCHEMA_REGISTRY_URL"] = stack["endpoints"]["schema_registry_url"]
+    if not os.environ.get("MOMENTUM_JWT_SECRET"):
+        from momentum.stack import read_jwt_secret
+
+        os.environ["MOMENTUM_JWT_SECRET"] = read_jwt_secret(Path(stack["state_dir"])) or ""
     try:
         bootstrap = stack["endpoints"]["kafka_bootstrap_servers"]
         base = baseline(bootstrap, args.orders)

@@ -2,7 +2,9 @@
 
 `issue_token` backs the `momentum token` CLI command; `authenticate` is the
 FastAPI dependency every `/v1` route uses (through the aliases in `deps.py`),
-and `require_roles` narrows it to the roles a route allows.
+and `require_roles` narrows it to the roles a route allows. `require_secret`
+is the one rule for the signing secret (set, at least 32 bytes, not a value
+published here); the gateway will not start without it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,43 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "role", "exp")
+# RFC 7518 section 3.2: an HS256 key is at least as long as the hash output.
+MIN_SECRET_BYTES = 32
+# Defaults this repository once shipped: anyone can sign tokens with them.
+PUBLISHED_SECRETS = frozenset(
+    {"momentum-local-development-secret", "momentum-local-development-secret-change-me"}
+)
+GENERATE_HINT = "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+class InsecureSecret(ValueError):
+    """The JWT secret is missing or weak; the message says what to do."""
+
+
+def require_secret(secret: SecretStr | str | None) -> str:
+    """The HS256 signing secret, or `InsecureSecret` when it is missing, short or published."""
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    if not value:
+        raise InsecureSecret(
+            "MOMENTUM_JWT_SECRET is not set: the gateway signs and checks tokens with it. "
+            f"Set it to a random value of at least {MIN_SECRET_BYTES} bytes, {GENERATE_HINT}"
+        )
+    size = len(value.encode("utf-8"))
+    if size < MIN_SECRET_BYTES:
+        raise InsecureSecret(
+            f"MOMENTUM_JWT_SECRET is {size} bytes long; HS256 needs at least "
+            f"{MIN_SECRET_BYTES}. Set a random value, {GENERATE_HINT}"
+        )
+    if value in PUBLISHED_SECRETS:
+        raise InsecureSecret(
+            "MOMENTUM_JWT_SECRET is a default published in Momentum's repository; "
+            f"set a random value, {GENERATE_HINT}"
+        )
+    return value
 
 
 class Role(StrEnum):
@@ -99,8 +135,9 @@ async def authenticate(
     """The caller's principal; 401 unless a valid Bearer token was sent."""
     if credentials is None:
         raise unauthorized("missing bearer token")
-    # The app keeps its Settings on app.state (see gateway.main.create_app).
-    secret: str = request.app.state.settings.jwt_secret.get_secret_value()
+    # The app keeps its Settings on app.state (see gateway.main.create_app), whose
+    # lifespan refused to start without a good secret.
+    secret = require_secret(request.app.state.settings.jwt_secret)
     try:
         return verify_token(credentials.credentials, secret)
     except InvalidToken as exc:

@@ -19,12 +19,19 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from gateway.auth import Principal
 from gateway.models import PlaceOrderRequest, ProductUpsert
 from gateway.producer import CommandProducer
 from schemas.codec import AvroCodec
 from schemas.registry import RegistryError
 from schemas.serdes import Serdes
-from streams.topics import INVENTORY_COMMANDS, ORDER_COMMANDS, TopicSpec, value_codec
+from streams.topics import (
+    CART_COMMANDS,
+    INVENTORY_COMMANDS,
+    ORDER_COMMANDS,
+    TopicSpec,
+    value_codec,
+)
 
 # Fixed forever: order ids of already placed orders are derived from it.
 ORDER_ID_NAMESPACE = uuid.UUID("6d0f3b1c-2a4e-5b7d-9c8e-4f1a2b3c4d5e")
@@ -34,8 +41,13 @@ Command = dict[str, Any]
 
 
 def order_id_for(customer_id: str, idempotency_key: str) -> str:
-    """The order a (customer, Idempotency-Key) pair names: a retry maps to the same one."""
-    return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"{customer_id}:{idempotency_key}"))
+    """The order a (customer, Idempotency-Key) pair names: a retry maps to the same one.
+
+    The pair is encoded as a JSON array, which no other pair encodes to: joining
+    with a separator would let ("a:k", "1") and ("a", "k:1") name the same order.
+    """
+    name = json.dumps([customer_id, idempotency_key], ensure_ascii=False, separators=(",", ":"))
+    return str(uuid.uuid5(ORDER_ID_NAMESPACE, name))
 
 
 def request_hash(body: BaseModel) -> str:
@@ -55,7 +67,14 @@ def _envelope(key_field: str, key: str, payload: tuple[str, dict[str, Any]]) -> 
     }
 
 
-def upsert_product_command(sku: str, product: ProductUpsert, seller_id: str) -> Command:
+def avro_role(principal: Principal) -> str:
+    """The principal's role as the `momentum.Role` symbol commands carry."""
+    return principal.role.value.upper()
+
+
+def upsert_product_command(sku: str, product: ProductUpsert, principal: Principal) -> Command:
+    """UpsertProduct from `principal`; whether they may is the inventory agent's decision."""
+    transfer_to = product.seller_id if product.seller_id != principal.sub else None
     return _envelope(
         "sku",
         sku,
@@ -65,15 +84,18 @@ def upsert_product_command(sku: str, product: ProductUpsert, seller_id: str) -> 
                 "name": product.name,
                 "price": product.price.quantize(CENTS),
                 "currency": product.currency,
-                "seller_id": seller_id,
+                "seller_id": principal.sub,
                 "low_stock_threshold": product.low_stock_threshold,
+                "role": avro_role(principal),
+                "transfer_to": transfer_to,
             },
         ),
     )
 
 
-def restock_command(sku: str, quantity: int) -> Command:
-    return _envelope("sku", sku, ("momentum.Restock", {"quantity": quantity}))
+def restock_command(sku: str, quantity: int, principal: Principal) -> Command:
+    payload = {"quantity": quantity, "requested_by": principal.sub, "role": avro_role(principal)}
+    return _envelope("sku", sku, ("momentum.Restock", payload))
 
 
 def place_order_command(
@@ -94,8 +116,9 @@ def place_order_command(
     )
 
 
-def cancel_order_command(order_id: str, requested_by: str) -> Command:
-    return _envelope("order_id", order_id, ("momentum.CancelOrder", {"requested_by": requested_by}))
+def cancel_order_command(order_id: str, principal: Principal) -> Command:
+    payload = {"requested_by": principal.sub, "role": avro_role(principal)}
+    return _envelope("order_id", order_id, ("momentum.CancelOrder", payload))
 
 
 class RegistryUnavailable(RuntimeError):
@@ -112,7 +135,7 @@ class CommandPublisher:
 
     async def prepare(self) -> None:
         """Register the command schemas now, so the first request does not wait."""
-        for topic in (INVENTORY_COMMANDS, ORDER_COMMANDS):
+        for topic in (INVENTORY_COMMANDS, ORDER_COMMANDS, CART_COMMANDS):
             await self._codec(topic)
 
     async def publish(self, topic: TopicSpec, command: Command) -> None:

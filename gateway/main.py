@@ -22,9 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher, RegistryUnavailable
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
-from gateway.routes import carts, health, inventory, orders, products
+from gateway.ratelimit import RateLimitMiddleware
+from gateway.routes import carts, health, inventory, orders, products, rejections
 from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailable
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
@@ -33,12 +35,15 @@ from streams.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
+# A restarting worker is back, or Kafka's leader moved, within seconds.
+RETRY_AFTER_SECONDS = "1"
 # Every resource router under /v1.
 V1_ROUTERS: tuple[APIRouter, ...] = (
     products.router,
     inventory.router,
     orders.router,
     carts.router,
+    rejections.router,
 )
 
 TITLE = "Momentum gateway"
@@ -46,10 +51,11 @@ DESCRIPTION = """\
 HTTP ingress of Momentum, the order pipeline of a multi-seller marketplace.
 
 Writes are commands: they are validated, sent to Kafka and answered with
-`202 Accepted`; the stream workers decide what happens. Reads are the workers'
-live state. Every `/v1` route needs `Authorization: Bearer <JWT>` (HS256, claims
-`sub`, `role` = customer, seller or admin, and `exp`). Errors are
-`{"detail": ...}`.
+`202 Accepted`, also while workers restart; the stream workers decide what
+happens, and a command they refuse is listed at `GET /v1/rejections`. Reads are
+the workers' live state (503 with `Retry-After` while no worker answers).
+Every `/v1` route needs `Authorization: Bearer <JWT>` (HS256, claims `sub`,
+`role` = customer, seller or admin, and `exp`). Errors are `{"detail": ...}`.
 """
 
 
@@ -231,10 +237,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-# Seconds a client should wait before retrying a 503 (parts come back in seconds:
-# a worker restarts, a rebalance settles, Kafka or the registry reconnects).
-RETRY_AFTER_SECONDS = 2
-RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+RETRY_AFTER = {"Retry-After": RETRY_AFTER_SECONDS}
 
 # What a client is told; where the part lives (URLs, addresses) goes to the log only.
 WORKER_UNAVAILABLE = "live state unavailable: no worker answered; retry later"
@@ -304,6 +307,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # No tokens without a strong secret: refuse to start, saying why.
+        try:
+            require_secret(settings.jwt_secret)
+        except InsecureSecret as exc:
+            log.critical("the gateway cannot start: %s", exc)
+            raise
         # Neither Kafka nor the registry has to be up for the gateway to start:
         # /ready says what is missing, and requests answer 503 until it is back.
         await producer.start()
@@ -331,6 +340,8 @@ def create_app(
     # Added last, runs first: the size limit bounds what the number check reads.
     app.add_middleware(StrictJsonNumbers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: a flood is refused before any body is read.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     _install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:

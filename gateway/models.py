@@ -86,6 +86,9 @@ class ProductUpsert(RequestModel):
     price: Price
     currency: Annotated[str, Field(pattern=CURRENCY_PATTERN, examples=["BRL"])]
     low_stock_threshold: Annotated[StrictInt, Field(ge=0, le=AVRO_INT_MAX)] = 5
+    # Admins only: the seller the product belongs to after this upsert (a transfer).
+    # Left out, a new product is the caller's and an existing one keeps its seller.
+    seller_id: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
 
 class Restock(RequestModel):
@@ -95,6 +98,8 @@ class Restock(RequestModel):
 class CommandAccepted(BaseModel):
     sku: str
     accepted: Literal[True] = True
+    # Names the command in GET /v1/rejections if the agent refuses it.
+    command_id: str
 
 
 class ProductView(BaseModel):
@@ -143,6 +148,13 @@ class PlaceOrderRequest(RequestModel):
 class OrderAccepted(BaseModel):
     order_id: str
     status: OrderStatus
+    command_id: str
+
+
+class CancelAccepted(BaseModel):
+    order_id: str
+    accepted: Literal[True] = True
+    command_id: str
 
 
 class OrderLineView(BaseModel):
@@ -188,10 +200,12 @@ class CheckoutRequest(RequestModel):
 class CartCommandAccepted(BaseModel):
     cart_id: str
     accepted: Literal[True] = True
+    command_id: str
 
 
 class CheckoutAccepted(BaseModel):
     order_id: str
+    command_id: str
 
 
 class CartItemView(BaseModel):
@@ -204,6 +218,22 @@ class CartView(BaseModel):
     customer_id: str
     status: CartStatus
     items: list[CartItemView]
+
+
+# Refused commands.
+
+
+class RejectionView(BaseModel):
+    command_id: str
+    command: str
+    subject: str
+    reason: str
+    rejected_at: datetime
+
+
+class RejectionsView(BaseModel):
+    requested_by: str
+    rejections: list[RejectionView]
 
 
 class ReadyChecks(BaseModel):
@@ -233,7 +263,7 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflicts with the current state",
     413: "Request body larger than the configured limit",
     502: "A worker answered something unexpected",
-    503: "A worker, Kafka or the schema registry is unavailable",
+    503: "A worker (reads only), Kafka or the schema registry is unavailable; see Retry-After",
 }
 
 

@@ -2,9 +2,11 @@
 
 The workers own every table; the gateway asks them over HTTP (any worker
 answers any key, table routing forwards to the owner) and keeps no copy of
-business state. The one exception is `RecentOrders`, a small bounded memory of
-orders this process just accepted, so Idempotency-Key conflicts and `?wait`
-work in the moment before the worker has seen the PlaceOrder command.
+business state. Only read routes ask: commands go to Kafka without a worker in
+the loop, so they are accepted while workers restart. The one exception is
+`RecentOrders`, a small bounded memory of orders this process just accepted,
+so a reused Idempotency-Key with another body gets its 409 at once; past that
+memory the saga refuses the second request and records the rejection.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from gateway.models import InventoryView, OrderView, ProductView
+from gateway.models import InventoryView, OrderView, ProductView, RejectionsView
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class StateReads(Protocol):
     async def inventory(self, sku: str) -> InventoryView | None: ...
     async def product(self, sku: str) -> ProductView | None: ...
     async def cart(self, cart_id: str) -> dict[str, Any] | None: ...
+    async def rejections(self, requested_by: str) -> RejectionsView | None: ...
     async def aclose(self) -> None: ...
 
 
@@ -91,8 +94,14 @@ class StateReader:
             raise WorkerUnavailable("worker answered a cart that is not an object", malformed=True)
         return body
 
-    async def _read(self, path: str, model: type[M]) -> M | None:
-        body = await self._get(path)
+    async def rejections(self, requested_by: str) -> RejectionsView | None:
+        # A query parameter: requester ids are token subjects, free text.
+        return await self._read("/rejections/", RejectionsView, {"requested_by": requested_by})
+
+    async def _read(
+        self, path: str, model: type[M], params: dict[str, str] | None = None
+    ) -> M | None:
+        body = await self._get(path, params)
         if body is None:
             return None
         try:
@@ -103,13 +112,13 @@ class StateReader:
                 malformed=True,
             ) from exc
 
-    async def _get(self, path: str) -> Any | None:
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any | None:
         last = ""
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(self._retry_delay)
             try:
-                response = await self._http.get(path)
+                response = await self._http.get(path, params=params)
             except httpx.HTTPError as exc:
                 last = f"worker unreachable at {self._http.base_url}: {type(exc).__name__}"
                 continue

@@ -2,7 +2,7 @@
 
 momentum up [--detach] [--demo] [--workers N]   start the stack
 momentum status [--json]                        endpoints and processes
-momentum down                                   stop a detached stack
+momentum down                                   stop a stack (also one whose launcher died)
 momentum token --sub NAME --role ROLE           print a gateway JWT
 momentum dlq list [TOPIC] [--json]              show dead letters
 momentum dlq replay TOPIC [--limit N]           send dead letters back to their topic
@@ -11,6 +11,7 @@ momentum dlq replay TOPIC [--limit N]           send dead letters back to their 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from momentum.supervisor import StackError, pid_alive, read_stack
+from momentum.supervisor import (
+    STACK_FILE,
+    StackError,
+    launcher_alive,
+    live_parts,
+    orphans_message,
+    read_stack,
+    same_process,
+    stop_recorded_parts,
+    wait_until,
+)
 
 DEFAULT_STATE_DIR = ".momentum"
 
@@ -29,7 +40,7 @@ def state_dir_of(args: argparse.Namespace) -> Path:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from momentum.stack import StackOptions, run_stack, spawn_detached
+    from momentum.stack import StackOptions, run_stack, spawn_detached, unless_gone
 
     state_dir = state_dir_of(args)
     if args.detach:
@@ -39,25 +50,31 @@ def cmd_up(args: argparse.Namespace) -> int:
         workers=args.workers,
         gateway_port=args.gateway_port,
     )
+    say = unless_gone(lambda line: print(line, flush=True))
     on_ready = None
     if args.demo:
         from momentum.demo import run_demo
 
         def on_ready(sup: Any) -> None:
-            run_demo(sup.endpoints, print)
-            print("\nThe stack keeps running; press Ctrl-C to stop it.")
+            run_demo(sup.endpoints, say)
+            say("\nThe stack keeps running; press Ctrl-C to stop it.")
 
-    return run_stack(opts, say=lambda line: print(line, flush=True), on_ready=on_ready)
+    return run_stack(opts, say=say, on_ready=on_ready)
 
 
 def detach(args: argparse.Namespace, state_dir: Path, spawn: Any) -> int:
     running = read_stack(state_dir)
-    if running and pid_alive(running.get("pid")):
+    if launcher_alive(running):
+        assert running is not None
         print(
             f"error: a Momentum stack is already running from {state_dir} "
             f"(launcher pid {running['pid']}); stop it with `momentum down`",
             file=sys.stderr,
         )
+        return 1
+    orphans = live_parts(running)
+    if orphans:
+        print(f"error: {orphans_message(state_dir, orphans)}", file=sys.stderr)
         return 1
     argv = ["up", "--state-dir", str(state_dir), "--workers", str(args.workers)]
     if args.gateway_port:
@@ -83,19 +100,44 @@ def detach(args: argparse.Namespace, state_dir: Path, spawn: Any) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     state_dir = state_dir_of(args)
     stack = read_stack(state_dir)
-    if not stack or not pid_alive(stack.get("pid")):
+    if not launcher_alive(stack):
+        orphans = live_parts(stack)
+        if orphans:
+            assert stack is not None
+            return report_orphans(stack, orphans, state_dir, args.json)
         if args.json:
             print(json.dumps({"running": False, "state_dir": str(state_dir)}))
         else:
             print(f"No Momentum stack is running from {state_dir}.")
         return 1
+    assert stack is not None
     for proc in stack["processes"]:
-        if proc["state"] in ("running", "starting", "restarting") and not pid_alive(proc["pid"]):
+        if proc["state"] in ("running", "starting", "restarting") and not same_process(
+            proc["pid"], proc.get("create_time")
+        ):
             proc["state"] = "dead"
     stack["running"] = True
     stack["sink"] = sink_status(stack["endpoints"].get("sink_url"))
     print_status(stack, as_json=args.json)
     return 0
+
+
+def report_orphans(
+    stack: dict[str, Any], orphans: list[dict[str, Any]], state_dir: Path, as_json: bool
+) -> int:
+    """A stack whose launcher died: its parts run unsupervised until `momentum down`."""
+    live = {proc["pid"] for proc in orphans}
+    for proc in stack["processes"]:
+        proc["state"] = "orphaned" if proc["pid"] in live else "dead"
+    stack["running"] = False
+    stack["orphaned"] = True
+    print_status(stack, as_json)
+    if not as_json:
+        print(
+            f"The launcher (pid {stack['pid']}) is gone, but {len(orphans)} of its parts "
+            f"still run unsupervised; stop them with `momentum down --state-dir {state_dir}`."
+        )
+    return 1
 
 
 def sink_status(url: str | None) -> dict[str, Any] | None:
@@ -129,30 +171,62 @@ def print_status(stack: dict[str, Any], as_json: bool) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the stack: through its launcher while it lives, else by the recorded pids."""
     state_dir = state_dir_of(args)
     stack = read_stack(state_dir)
-    if not stack or not pid_alive(stack.get("pid")):
+    if stack is None or not (launcher_alive(stack) or live_parts(stack)):
         print(f"No Momentum stack is running from {state_dir}.")
         return 0
-    pid = int(stack["pid"])
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            print("Stopped.")
-            return 0
-        time.sleep(0.2)
-    print(f"error: the launcher (pid {pid}) did not stop in {args.timeout}s", file=sys.stderr)
-    return 1
+    if launcher_alive(stack):
+        pid = int(stack["pid"])
+        os.kill(pid, signal.SIGTERM)
+        if not wait_until(lambda: not launcher_alive(stack), args.timeout, interval=0.2):
+            print(
+                f"the launcher (pid {pid}) did not stop in {args.timeout}s; killing it",
+                file=sys.stderr,
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not launcher_alive(stack), 10.0)
+        # A launcher that finished removed stack.json; one that was killed left it,
+        # with any part it restarted since we read it.
+        stack = read_stack(state_dir) or stack
+    else:
+        print(f"The launcher (pid {stack['pid']}) is gone; stopping the parts it left running:")
+    left = stop_recorded_parts(stack, say=print)
+    if left:
+        names = ", ".join(f"{p['name']} pid {p['pid']}" for p in left)
+        print(f"error: could not stop {names}", file=sys.stderr)
+        return 1
+    (state_dir / STACK_FILE).unlink(missing_ok=True)
+    print("Stopped.")
+    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from gateway.auth import issue_token
-    from streams.settings import get_settings
+    from gateway.auth import InsecureSecret, issue_token, require_secret
 
-    secret = get_settings().jwt_secret.get_secret_value()
+    try:
+        secret = require_secret(token_secret(state_dir_of(args)))
+    except InsecureSecret as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(issue_token(args.sub, args.role, args.ttl, secret))
     return 0
+
+
+def token_secret(state_dir: Path) -> str | None:
+    """MOMENTUM_JWT_SECRET if set, else the secret of the stack running from `state_dir`."""
+    from momentum.stack import read_jwt_secret
+    from streams.settings import get_settings
+
+    configured = get_settings().jwt_secret
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
+    stack = read_stack(state_dir)
+    if launcher_alive(stack) or live_parts(stack):
+        return read_jwt_secret(state_dir)
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,11 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    down = with_state_dir(sub.add_parser("down", help="stop a detached stack"))
+    down = with_state_dir(sub.add_parser("down", help="stop the stack, or the parts it left"))
     down.add_argument("--timeout", type=float, default=60.0)
     down.set_defaults(func=cmd_down)
 
-    token = sub.add_parser("token", help="print a JWT for the gateway")
+    token = with_state_dir(sub.add_parser("token", help="print a JWT for the gateway"))
     token.add_argument("--sub", required=True)
     token.add_argument("--role", required=True, choices=["customer", "seller", "admin"])
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from gateway.auth import issue_token
+from gateway.auth import issue_token, require_secret
 from streams.settings import get_settings
 
 CATALOG = [
@@ -35,7 +35,8 @@ ORDERS = [
 
 
 def run_demo(endpoints: dict[str, str], say: Callable[[str], None]) -> list[dict[str, Any]]:
-    secret = get_settings().jwt_secret.get_secret_value()
+    # The launcher put its stack's secret in this process's settings.
+    secret = require_secret(get_settings().jwt_secret)
     seller = {"Authorization": f"Bearer {issue_token('demo-seller', 'seller', 3600, secret)}"}
     customer = {"Authorization": f"Bearer {issue_token('demo-customer', 'customer', 3600, secret)}"}
     results: list[dict[str, Any]] = []

@@ -1,10 +1,16 @@
 """`momentum dlq`: list dead letters and replay them to the topic they came from.
 
-momentum dlq list [TOPIC] [--json]      every letter in <topic>.dlq (all topics by default)
+momentum dlq list [TOPIC] [--json]      every letter in <topic>.dlq and the sink's
+                                        <topic>.connect-dlq (all topics by default)
 momentum dlq replay TOPIC [--limit N]   send TOPIC's dead letters back to TOPIC
 
+Both find Kafka as `momentum status` finds the stack: the one running from
+--state-dir, $MOMENTUM_STATE_DIR or .momentum; with none running there,
+$KAFKA_BOOTSTRAP_SERVERS (a production deployment).
+
 Dead letters keep the original key and value bytes and say why and where from
-in their headers (see `streams.dead_letters`). Listing reads from the start
+in their headers: the workers' (see `streams.dead_letters`), or Kafka Connect's
+`__connect.errors.*` for the sink's letters. Listing reads from the start
 with assigned partitions (no group join, nothing committed). Replaying resumes
 where the last replay of that topic stopped: its position is committed in the
 group `momentum-dlq-replay-<topic>`, after the re-sent letters are flushed, so
@@ -16,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from streams.dead_letters import (
@@ -31,6 +39,16 @@ from streams.dead_letters import (
     HEADER_PARTITION,
     HEADER_TOPIC,
 )
+
+# Kafka Connect's dead-letter context headers (errors.deadletterqueue.context.headers.enable),
+# which the embedded sink (sinks.service) writes too.
+CONNECT_TOPIC = "__connect.errors.topic"
+CONNECT_PARTITION = "__connect.errors.partition"
+CONNECT_OFFSET = "__connect.errors.offset"
+CONNECT_EXCEPTION_CLASS = "__connect.errors.exception.class.name"
+CONNECT_EXCEPTION_MESSAGE = "__connect.errors.exception.message"
+CONNECT_STAGE = "__connect.errors.stage"
+CONNECT_DLQ_SUFFIX = ".connect-dlq"
 
 HEADER_REPLAYED_FROM = "dlq.replayed-from"
 LIST_GROUP = "momentum-dlq-list"  # librdkafka needs a group.id even when nothing joins it
@@ -100,20 +118,32 @@ def dead_letter_from(
     value: bytes | None,
     headers: Headers,
 ) -> DeadLetter:
-    """A dead letter from a consumed message; headers it lacks are left empty."""
+    """A dead letter from a consumed message; headers it lacks are left empty.
+
+    The workers' `dlq.*` headers, or Kafka Connect's (the sink's letters), which
+    say the stage and exception instead and carry no failure time.
+    """
     fields = parse_headers(headers)
     failed_at_ms = _int_or_none(fields.get(HEADER_FAILED_AT))
+    if HEADER_ERROR not in fields and CONNECT_EXCEPTION_CLASS in fields:
+        stage = fields.get(CONNECT_STAGE)
+        error = fields[CONNECT_EXCEPTION_CLASS] + (f" in {stage}" if stage else "")
+        detail = fields.get(CONNECT_EXCEPTION_MESSAGE, "")
+        source = (CONNECT_TOPIC, CONNECT_PARTITION, CONNECT_OFFSET)
+    else:
+        error, detail = fields.get(HEADER_ERROR, ""), fields.get(HEADER_DETAIL, "")
+        source = (HEADER_TOPIC, HEADER_PARTITION, HEADER_OFFSET)
     return DeadLetter(
         dlq_topic=dlq_topic,
         partition=partition,
         offset=offset,
         key=key,
         value=value,
-        error=fields.get(HEADER_ERROR, ""),
-        detail=fields.get(HEADER_DETAIL, ""),
-        source_topic=fields.get(HEADER_TOPIC) or None,
-        source_partition=_int_or_none(fields.get(HEADER_PARTITION)),
-        source_offset=_int_or_none(fields.get(HEADER_OFFSET)),
+        error=error,
+        detail=detail,
+        source_topic=fields.get(source[0]) or None,
+        source_partition=_int_or_none(fields.get(source[1])),
+        source_offset=_int_or_none(fields.get(source[2])),
         failed_at=None
         if failed_at_ms is None
         else datetime.fromtimestamp(failed_at_ms / 1000, tz=UTC),
@@ -185,18 +215,36 @@ class ConsumerLike(Protocol):
     def close(self) -> None: ...
 
 
-def bootstrap_servers() -> str:
-    from streams.settings import get_settings
+def find_kafka(state_dir: Path, explicit: bool) -> str:
+    """Kafka's bootstrap servers: the running stack's, found as `momentum status` finds it.
 
-    return get_settings().kafka_bootstrap_servers
+    With no stack running from `state_dir`, $KAFKA_BOOTSTRAP_SERVERS (production),
+    unless the state directory was named on the command line.
+    """
+    from momentum.supervisor import launcher_alive, live_parts, read_stack
+
+    stack = read_stack(state_dir)
+    if stack and (launcher_alive(stack) or live_parts(stack)):
+        bootstrap = stack.get("endpoints", {}).get("kafka_bootstrap_servers")
+        if bootstrap:
+            return str(bootstrap)
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured and not explicit:
+        return configured
+    raise ReplayError(
+        f"no Momentum stack is running from {state_dir}"
+        + ("" if explicit else " and KAFKA_BOOTSTRAP_SERVERS is not set")
+        + "; start one with `momentum up`, or name its --state-dir"
+        + ("" if explicit else ", or set KAFKA_BOOTSTRAP_SERVERS to your Kafka")
+    )
 
 
-def make_consumer(group_id: str) -> Any:
+def make_consumer(bootstrap: str, group_id: str) -> Any:
     from confluent_kafka import Consumer
 
     return Consumer(
         {
-            "bootstrap.servers": bootstrap_servers(),
+            "bootstrap.servers": bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -209,10 +257,10 @@ def make_consumer(group_id: str) -> Any:
     )
 
 
-def make_producer() -> Any:
+def make_producer(bootstrap: str) -> Any:
     from confluent_kafka import Producer
 
-    return Producer({"bootstrap.servers": bootstrap_servers(), "acks": "all"})
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all"})
 
 
 def partitions_of(consumer: ConsumerLike, topics: list[str]) -> list[tuple[str, int]]:
@@ -281,17 +329,64 @@ def dlq_topics(topic: str | None) -> list[str]:
 
     if topic is None:
         return [spec.dlq for spec in ALL_TOPICS]
+    if topic.endswith(CONNECT_DLQ_SUFFIX):
+        raise ValueError(
+            f"{topic} holds the sink's dead letters: `momentum dlq list` shows them; "
+            "replay sends the workers' letters back only"
+        )
     name = topic.removesuffix(DLQ_SUFFIX)
     if name not in BY_NAME:
         raise ValueError(f"unknown topic {topic!r}; known: {', '.join(sorted(BY_NAME))}")
     return [BY_NAME[name].dlq]
 
 
-def list_dead_letters(topic: str | None, as_json: bool, out: Callable[[str], None]) -> int:
-    consumer = make_consumer(LIST_GROUP)
+def connect_dlq_topics(
+    source: str | None, connectors: Iterable[Any], broker_topics: Iterable[str]
+) -> list[str]:
+    """The sink's dead-letter topics (errors.deadletterqueue.topic.name), for `source` or all.
+
+    Named by the connector configs, and also any `*.connect-dlq` the broker has:
+    the production image does not ship `connectors/`, Connect has them.
+    """
+    found = {
+        c.dlq_topic for c in connectors if c.dlq_topic and (source is None or source in c.topics)
+    }
+    found |= {
+        name
+        for name in broker_topics
+        if name.endswith(CONNECT_DLQ_SUFFIX)
+        and (source is None or name == source + CONNECT_DLQ_SUFFIX)
+    }
+    return sorted(found)
+
+
+def listed_topics(
+    topic: str | None, connectors: Iterable[Any], broker_topics: Iterable[str]
+) -> list[str]:
+    """What `dlq list` reads: the workers' `.dlq` topics and the sink's `.connect-dlq` ones.
+
+    A source topic names both of its kinds; a dead-letter topic's own name, just it.
+    """
+    from streams.topics import DLQ_SUFFIX
+
+    if topic is not None and topic.endswith(CONNECT_DLQ_SUFFIX):
+        return [topic]
+    if topic is not None and topic.endswith(DLQ_SUFFIX):
+        return dlq_topics(topic)
+    return dlq_topics(topic) + connect_dlq_topics(topic, connectors, broker_topics)
+
+
+def list_dead_letters(
+    bootstrap: str, topic: str | None, as_json: bool, out: Callable[[str], None]
+) -> int:
+    from sinks.config import load_connectors
+
+    consumer = make_consumer(bootstrap, LIST_GROUP)
     count = 0
     try:
-        for letter in read_letters(consumer, dlq_topics(topic)):
+        broker_topics = consumer.list_topics(timeout=KAFKA_TIMEOUT_SECONDS).topics
+        topics = listed_topics(topic, load_connectors(), broker_topics)
+        for letter in read_letters(consumer, topics):
             out(json.dumps(letter_json(letter)) if as_json else format_letter(letter))
             count += 1
     finally:
@@ -301,14 +396,16 @@ def list_dead_letters(topic: str | None, as_json: bool, out: Callable[[str], Non
     return count
 
 
-def replay_dead_letters(topic: str, limit: int | None, out: Callable[[str], None]) -> int:
+def replay_dead_letters(
+    bootstrap: str, topic: str, limit: int | None, out: Callable[[str], None]
+) -> int:
     """Send `topic`'s dead letters back, at most `limit`; returns how many were sent."""
     from confluent_kafka import TopicPartition
 
     [dlq_topic] = dlq_topics(topic)
     source = dlq_topic.removesuffix(".dlq")
-    consumer = make_consumer(REPLAY_GROUP_PREFIX + source)
-    producer = make_producer()
+    consumer = make_consumer(bootstrap, REPLAY_GROUP_PREFIX + source)
+    producer = make_producer(bootstrap)
     failures: list[str] = []
 
     def delivered(err: Any, _msg: Any) -> None:
@@ -362,11 +459,17 @@ def replay_dead_letters(topic: str, limit: int | None, out: Callable[[str], None
 # -- CLI -----------------------------------------------------------------------------------
 
 
+def kafka_of(args: argparse.Namespace) -> str:
+    from momentum.cli import state_dir_of
+
+    return find_kafka(state_dir_of(args), explicit=bool(args.state_dir))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from confluent_kafka import KafkaException
 
     try:
-        list_dead_letters(args.topic, args.json, print)
+        list_dead_letters(kafka_of(args), args.topic, args.json, print)
     except (ValueError, KafkaException, ReplayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -377,7 +480,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from confluent_kafka import KafkaException
 
     try:
-        replay_dead_letters(args.topic, args.limit, print)
+        replay_dead_letters(kafka_of(args), args.topic, args.limit, print)
     except (ValueError, KafkaException, ReplayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -399,9 +502,11 @@ def add_dlq_commands(subparsers: Any) -> None:
     listing = commands.add_parser("list", help="print dead letters (all topics by default)")
     listing.add_argument("topic", nargs="?", help="source topic, e.g. order-commands")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--state-dir", help="default $MOMENTUM_STATE_DIR or .momentum")
     listing.set_defaults(func=cmd_list)
 
     replay = commands.add_parser("replay", help="send a topic's dead letters back to it")
     replay.add_argument("topic", help="source topic, e.g. order-commands")
     replay.add_argument("--limit", type=positive_int, help="replay at most N letters")
+    replay.add_argument("--state-dir", help="default $MOMENTUM_STATE_DIR or .momentum")
     replay.set_defaults(func=cmd_replay)

@@ -3,13 +3,20 @@
 `run_stack` wipes the run's state (the broker keeps topics in memory, so worker
 and database state from an earlier run would disagree with it), picks free
 ports, starts the parts in dependency order behind health probes, and then
-supervises them until it is told to stop.
+supervises them until it is told to stop. Stopping never depends on anyone
+reading the launcher's output.
+
+Every port is on 127.0.0.1, the workers' web servers included (they serve
+orders, carts and table dumps without authentication). The gateway's JWT
+secret is MOMENTUM_JWT_SECRET when set, else a random one made for this run
+and kept in `<state dir>/run/jwt-secret` (mode 0600) for `momentum token`.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -227,6 +234,10 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
             "worker",
             "-l",
             "info",
+            # Listen on loopback only; --web-host alone sets the advertised name, and
+            # Faust would bind every interface.
+            "--web-bind",
+            HOST,
             "--web-host",
             HOST,
             "--web-port",
@@ -289,6 +300,36 @@ def build_endpoints(opts: StackOptions) -> dict[str, int]:
     }
 
 
+JWT_SECRET_FILE = "jwt-secret"  # under <state dir>/run
+
+
+def stack_jwt_secret() -> str:
+    """MOMENTUM_JWT_SECRET if the user set it (and it is strong enough), else a random one."""
+    from gateway.auth import InsecureSecret, require_secret
+
+    given = os.environ.get("MOMENTUM_JWT_SECRET")
+    if not given:
+        return secrets.token_urlsafe(32)
+    try:
+        return require_secret(given)
+    except InsecureSecret as exc:
+        raise StackError(str(exc)) from None
+
+
+def write_jwt_secret(run: Path, secret: str) -> None:
+    path = run / JWT_SECRET_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+
+
+def read_jwt_secret(state_dir: Path) -> str | None:
+    try:
+        return (state_dir / "run" / JWT_SECRET_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def prepare_state_dir(state: Path) -> tuple[Path, Path]:
     run = state / "run"
     if run.exists():
@@ -299,8 +340,10 @@ def prepare_state_dir(state: Path) -> tuple[Path, Path]:
 
 
 def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None]) -> None:
+    jwt_secret = stack_jwt_secret()
     ports = build_endpoints(opts)
     run, logs = prepare_state_dir(opts.state_dir)
+    write_jwt_secret(run, jwt_secret)
     bootstrap = f"{HOST}:{ports['broker']}"
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -312,6 +355,11 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         "GATEWAY_URL": f"http://{HOST}:{ports['gateway']}",
         # Tansu answers a fetch only when its wait is over (see streams/tuning.py).
         "MOMENTUM_FETCH_MAX_WAIT_MS": os.environ.get("MOMENTUM_FETCH_MAX_WAIT_MS", "50"),
+        "MOMENTUM_JWT_SECRET": jwt_secret,
+        # Tansu's ListOffsets answer falls short of the log end (see streams/end_offsets.py).
+        "MOMENTUM_END_OFFSETS_FROM_FETCH": os.environ.get(
+            "MOMENTUM_END_OFFSETS_FROM_FETCH", "true"
+        ),
     }
     # The launcher's own clients (topics, schemas) use the same settings as the parts.
     os.environ.update(env)
@@ -408,20 +456,24 @@ def run_stack(
     say: Callable[[str], None] = print,
     on_ready: Callable[[Supervisor], None] | None = None,
 ) -> int:
-    """Start everything, call `on_ready`, then supervise until SIGINT or SIGTERM."""
+    """Start everything, call `on_ready`, then supervise until SIGINT, SIGTERM or SIGHUP."""
+    say = unless_gone(say)
     sup = Supervisor(opts.state_dir.resolve(), {})
     sup.acquire()
     stop_requested = False
 
     def request_stop(signum: int, frame: object) -> None:
         nonlocal stop_requested
+        if stop_requested:  # a second Ctrl-C must not cut the shutdown short
+            return
         stop_requested = True
         raise KeyboardInterrupt
 
     # Also SIGINT explicitly: a launcher started in the background of a script
     # inherits SIGINT as ignored, and Ctrl-C or `kill -INT` must still stop it.
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    # SIGHUP: the terminal it runs in was closed.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, request_stop)
     try:
         say(f"Starting the Momentum stack (state in {sup.state_dir})")
         start_stack(sup, opts, say)
@@ -438,12 +490,49 @@ def run_stack(
         say(f"error: {exc}")
         return 1
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        say("Stopping the Momentum stack...")
-        sup.stop_all()
-        sup.release()
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        try:
+            say("Stopping the Momentum stack...")
+        finally:
+            sup.stop_all()
+            sup.release()
         say("Stopped.")
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def unless_gone(say: Callable[[str], None]) -> Callable[[str], None]:
+    """`say`, until stdout is gone (a pipe without reader, a closed terminal); then nothing.
+
+    `momentum up | tee log` and Ctrl-C kill tee along with interrupting the
+    launcher, so every line it prints while stopping meets a dead pipe; the
+    launcher must go on and stop its parts all the same.
+    """
+    gone = False
+
+    def say_while_read(line: str) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            say(line)
+        except OSError:  # BrokenPipeError; EIO from a terminal that went away
+            gone = True
+            silence_stdout()
+
+    return say_while_read
+
+
+def silence_stdout() -> None:
+    """Point fd 1 at /dev/null: later prints and the interpreter's final flush succeed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def say_endpoints(endpoints: dict[str, str], say: Callable[[str], None]) -> None:

@@ -4,6 +4,11 @@ Each part is a real process on 127.0.0.1 with its log in the state directory.
 The supervisor starts parts in order, waits on each one's health probe (never a
 sleep), restarts parts that die when their policy says so, and publishes what
 runs where in `stack.json`, which `momentum status` and `momentum down` read.
+
+`stack.json` names every part by pid and start time, so a stack outlives no
+launcher unnoticed: when the launcher is gone (SIGKILL, a crash) its parts are
+still found, `momentum down` stops them by those pids after checking each pid
+is still the process it started, and a new stack is refused while any runs.
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
 STACK_FILE = "stack.json"
 LOCK_FILE = "stack.lock"
+# psutil derives a start time from the boot time, which the kernel may report a
+# second apart in two readers; a reused pid is never that close to the original.
+START_TIME_TOLERANCE_SECONDS = 1.0
 
 
 class StackError(RuntimeError):
@@ -45,6 +55,7 @@ class Part:
     cwd: Path | None = None
 
     process: subprocess.Popen[bytes] | None = None
+    started_at: float | None = None  # psutil create_time: tells the process from a reused pid
     restarts: int = 0
     state: str = "stopped"
     _log_file: IO[bytes] | None = None
@@ -64,6 +75,7 @@ class Part:
             # which then stops the parts in order.
             start_new_session=True,
         )
+        self.started_at = start_time(self.process.pid)
         self.state = "starting"
 
     @property
@@ -99,6 +111,8 @@ class Part:
         return {
             "name": self.name,
             "pid": self.pid,
+            "create_time": self.started_at,
+            "stop_signal": int(self.stop_signal),
             "state": self.state,
             "restarts": self.restarts,
             "port": self.port,
@@ -127,6 +141,7 @@ class Supervisor:
         self.ready = False
         self._lock: IO[str] | None = None
         self._stopping = False
+        self._started_at = start_time(os.getpid())
 
     # -- the single-stack lock ---------------------------------------------------------
     def acquire(self) -> None:
@@ -142,6 +157,12 @@ class Supervisor:
                 f"a Momentum stack is already running from {self.state_dir} (launcher pid {pid}); "
                 "stop it with `momentum down` or use another --state-dir"
             ) from None
+        # The lock dies with its launcher, the parts do not: a stack whose launcher
+        # was killed still runs until `momentum down` stops it.
+        left = live_parts(read_stack(self.state_dir))
+        if left:
+            lock.close()
+            raise StackError(orphans_message(self.state_dir, left))
         self._lock = lock
 
     def release(self) -> None:
@@ -213,6 +234,7 @@ class Supervisor:
     def publish(self) -> None:
         data = {
             "pid": os.getpid(),
+            "create_time": self._started_at,
             "ready": self.ready,
             "state_dir": str(self.state_dir),
             "endpoints": self.endpoints,
@@ -246,3 +268,77 @@ def pid_alive(pid: int | None) -> bool:
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
             return False
     return True
+
+
+# -- finding a stack's processes again ------------------------------------------------------
+
+
+def start_time(pid: int) -> float | None:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
+def same_process(pid: int | None, started_at: float | None) -> bool:
+    """`pid` still runs, and is the process that started at `started_at` (not a reused pid)."""
+    if not pid or started_at is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return bool(abs(proc.create_time() - started_at) < START_TIME_TOLERANCE_SECONDS)
+    except psutil.Error:
+        return False
+
+
+def launcher_alive(stack: dict[str, Any] | None) -> bool:
+    if not stack:
+        return False
+    return same_process(stack.get("pid"), stack.get("create_time"))
+
+
+def live_parts(stack: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The parts `stack.json` names that are still running, in start order."""
+    if not stack:
+        return []
+    return [
+        proc
+        for proc in stack.get("processes", [])
+        if same_process(proc.get("pid"), proc.get("create_time"))
+    ]
+
+
+def orphans_message(state_dir: Path, parts: list[dict[str, Any]]) -> str:
+    running = ", ".join(f"{p['name']} pid {p['pid']}" for p in parts)
+    return (
+        f"parts of a Momentum stack whose launcher is gone are still running from {state_dir} "
+        f"({running}); stop them with `momentum down --state-dir {state_dir}` first"
+    )
+
+
+def stop_recorded_parts(
+    stack: dict[str, Any], timeout: float = 15.0, say: Callable[[str], None] = lambda _: None
+) -> list[dict[str, Any]]:
+    """Stop the parts of a stack whose launcher is gone, last started first.
+
+    Each part gets its own stop signal, then SIGKILL to its process group (each
+    part leads one) if it has not exited after `timeout`. Only pids that are still
+    the recorded process are touched. Returns the parts still running afterwards.
+    """
+
+    def gone(part: dict[str, Any]) -> Callable[[], bool]:
+        # Not our child, so polled; a zombie left to a subreaper counts as gone.
+        return lambda: not same_process(part["pid"], part["create_time"])
+
+    for part in reversed(live_parts(stack)):
+        pid = int(part["pid"])
+        say(f"  stopping {part['name']} (pid {pid})")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, part.get("stop_signal") or signal.SIGTERM)
+        if not wait_until(gone(part), timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            wait_until(gone(part), 5.0)
+    return live_parts(stack)

@@ -242,6 +242,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bootstrap-servers", required=True, help="Kafka HOST:PORT[,...]")
     parser.add_argument("--topic", default="_schemas", help="where schemas are kept")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--end-offsets-from-fetch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replay the topic to the end a fetch's high watermark says, for brokers whose "
+        "ListOffsets falls short of it (Tansu); default: MOMENTUM_END_OFFSETS_FROM_FETCH",
+    )
     return parser.parse_args(argv)
 
 
@@ -257,7 +264,12 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    store = KafkaStore(args.bootstrap_servers, topic=args.topic)
+    from_fetch = args.end_offsets_from_fetch
+    if from_fetch is None:
+        from streams.settings import get_settings
+
+        from_fetch = get_settings().end_offsets_from_fetch
+    store = KafkaStore(args.bootstrap_servers, topic=args.topic, end_offsets_from_fetch=from_fetch)
     log.info("schema registry on http://%s:%d, topic %s", args.host, args.port, args.topic)
     # uvicorn catches SIGTERM/SIGINT, shuts down gracefully (the lifespan closes the
     # store), then re-raises the signal through the handler it found installed. With

@@ -28,6 +28,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from streams.end_offsets import end_offsets
+
 log = logging.getLogger(__name__)
 
 DEFAULT_COMPATIBILITY = "BACKWARD"
@@ -524,12 +526,16 @@ class KafkaStore(MemoryStore):
         bootstrap_servers: str,
         topic: str = "_schemas",
         timeout: float = 10.0,
+        end_offsets_from_fetch: bool = False,
     ) -> None:
         super().__init__()
         self._ready.clear()
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.timeout = timeout
+        # The broker's ListOffsets end may fall short of the log end (Tansu's does):
+        # replay to the end a fetch's high watermark says (see streams.end_offsets).
+        self.end_offsets_from_fetch = end_offsets_from_fetch
         self._stopping = threading.Event()
         self._loader: threading.Thread | None = None
         self._producer = Producer(
@@ -609,7 +615,13 @@ class KafkaStore(MemoryStore):
         count = 0
         try:
             partition = KafkaTopicPartition(self.topic, 0)
-            low, high = consumer.get_watermark_offsets(partition, timeout=self.timeout)
+            low, _ = consumer.get_watermark_offsets(partition, timeout=self.timeout)
+            high = end_offsets(
+                {"bootstrap.servers": self.bootstrap_servers},
+                [(self.topic, 0)],
+                from_fetch=self.end_offsets_from_fetch,
+                timeout=self.timeout,
+            )[(self.topic, 0)]
             with self._lock:
                 self._reset()
                 if high <= low:

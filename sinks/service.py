@@ -45,6 +45,7 @@ from sinks.config import ConnectorConfig
 from sinks.ddl import SchemaError, TableShape, key_column, table_shape
 from sinks.decode import RegistryUnavailable, WriterSchemas, decode
 from sinks.writer import DatabaseUnavailable, PostgresWriter, WriteMethod, WriteResult
+from streams.end_offsets import known_watermarks
 
 log = logging.getLogger(__name__)
 
@@ -488,10 +489,11 @@ class ConnectorTask(threading.Thread):
 
 
 def topic_lag(consumer: Consumer, topics: Sequence[str]) -> dict[str, int]:
-    """Records behind per topic: high watermark minus the group's committed offset.
+    """Records behind per topic: the partitions' ends minus the group's committed offsets.
 
     Tansu answers ListOffsets(latest) with the last batch's base offset + 1, which
-    undercounts; the high watermark from fetch responses is right, so the larger wins.
+    undercounts; the ends come from `known_watermarks`, which also takes the high
+    watermark of this consumer's fetch responses (see streams.end_offsets).
     """
     metadata = consumer.list_topics(timeout=5)
     partitions = [
@@ -502,16 +504,7 @@ def topic_lag(consumer: Consumer, topics: Sequence[str]) -> dict[str, int]:
     ]
     lag = {t: 0 for t in topics}
     for tp in consumer.committed(partitions, timeout=5):
-        low, high = consumer.get_watermark_offsets(
-            TopicPartition(tp.topic, tp.partition), timeout=2, cached=False
-        )
-        try:
-            _, fetched_high = consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), cached=True
-            )
-        except KafkaException:
-            fetched_high = -1
-        high = max(high, fetched_high)
+        low, high = known_watermarks(consumer, tp.topic, tp.partition, timeout=2)
         done = tp.offset if tp.offset >= 0 else low
         lag[tp.topic] += max(high - done, 0)
     return lag

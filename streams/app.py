@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 
 from streams.settings import get_settings
-from streams.tuning import tuned_app
+from streams.tuning import ConsumerTuning, tuned_app
 
 settings = get_settings()
 
 app = tuned_app(
-    settings.fetch_max_wait_ms,
+    ConsumerTuning(
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        end_offsets_from_fetch=settings.end_offsets_from_fetch,
+    ),
     settings.app_id,
     broker=[f"kafka://{server}" for server in settings.bootstrap_list],
     store=settings.store,
@@ -36,6 +39,7 @@ app = tuned_app(
         "streams.carts",
         "streams.notifications",
         "streams.analytics",
+        "streams.rejections",
         "streams.web",
     ],
     origin="streams",

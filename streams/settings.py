@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int | None = Field(
         default=None, ge=1, validation_alias="MOMENTUM_FETCH_MAX_WAIT_MS"
     )
+    # Take end offsets from a fetch's high watermark too (the larger wins), for
+    # brokers whose ListOffsets(latest) answer falls short of the log end: Tansu
+    # answers with the last batch's base offset + 1 (see streams/end_offsets.py).
+    # Used for Faust's changelog highwaters and the registry's `_schemas` replay.
+    # The embedded stack sets it; Kafka needs it not (and then it only costs a fetch).
+    end_offsets_from_fetch: bool = Field(
+        default=False, validation_alias="MOMENTUM_END_OFFSETS_FROM_FETCH"
+    )
     store: str = Field(default="rocksdb://", validation_alias="MOMENTUM_STORE")
 
     # The card provider client: per-attempt timeout, attempts, and circuit breaker.
@@ -73,6 +81,11 @@ class Settings(BaseSettings):
     payment_breaker_reset_seconds: float = Field(
         default=30.0, gt=0, validation_alias="MOMENTUM_PAYMENT_BREAKER_RESET_SECONDS"
     )
+    # How long a capture, void or refund keeps trying through a provider outage
+    # before it is parked in payment-commands.dlq for `momentum dlq replay`.
+    payment_settle_patience_seconds: float = Field(
+        default=120.0, ge=0, validation_alias="MOMENTUM_PAYMENT_SETTLE_PATIENCE_SECONDS"
+    )
 
     # Business settings.
     reservation_ttl_seconds: float = Field(
@@ -82,12 +95,19 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, validation_alias="MOMENTUM_CART_IDLE_SECONDS"
     )
 
-    # Gateway.
-    jwt_secret: SecretStr = Field(
-        default=SecretStr("momentum-local-development-secret-change-me"),
-        validation_alias="MOMENTUM_JWT_SECRET",
-    )
+    # Gateway. No default: the gateway refuses to start without a strong secret
+    # (gateway.auth.require_secret); the embedded launcher makes one per stack.
+    jwt_secret: SecretStr | None = Field(default=None, validation_alias="MOMENTUM_JWT_SECRET")
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MOMENTUM_MAX_BODY_BYTES")
+    # Per client (token subject, else address): a bucket of `burst` requests refilled
+    # at `per_second`, then 429 (gateway.ratelimit). Generous: a person or a shop's
+    # front-end stays far below; 0 turns it off.
+    rate_limit_per_second: float = Field(
+        default=100.0, ge=0, validation_alias="MOMENTUM_RATE_LIMIT_PER_SECOND"
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, validation_alias="MOMENTUM_RATE_LIMIT_BURST")
+    # Requests in progress in one gateway process at once; one more gets 503 at once.
+    max_in_flight: int = Field(default=512, ge=1, validation_alias="MOMENTUM_MAX_IN_FLIGHT")
 
     @property
     def bootstrap_list(self) -> list[str]:

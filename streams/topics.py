@@ -86,6 +86,12 @@ CART_EVENTS = TopicSpec(
     "cart_id",
     description="carts marked abandoned after idling",
 )
+COMMAND_REJECTIONS = TopicSpec(
+    "command-rejections",
+    "CommandRejected",
+    "requested_by",
+    description="client commands refused by the agent that owns their state, with the reason",
+)
 ORDER_SETTLEMENTS = TopicSpec(
     "order-settlements",
     "OrderSettled",
@@ -177,6 +183,7 @@ COMMAND_TOPICS = (
     CART_COMMANDS,
     STOCK_ALERTS,
     CART_EVENTS,
+    COMMAND_REJECTIONS,
     ORDER_SETTLEMENTS,
 )
 PUBLIC_TOPICS = (

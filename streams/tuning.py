@@ -1,30 +1,98 @@
-"""A Faust app whose consumers can wait less for data than Faust's fixed 1.5 s.
+"""A Faust app whose consumer is adjusted to the broker it runs against.
 
-Faust creates its aiokafka consumer with `fetch_max_wait_ms=1500` and no way to
-change it. Kafka answers a fetch as soon as data arrives, so the wait costs
-nothing there; Tansu (the embedded broker) holds the fetch for the whole wait,
-which made every saga hop ~0.5 s and one order 1-3 s. The embedded launcher
-sets `MOMENTUM_FETCH_MAX_WAIT_MS` low; unset, Faust's default stands.
+Two adjustments, each off unless its setting asks for it; with both off the app
+is a stock `faust.App`:
+
+- Fetch wait. Faust creates its aiokafka consumer with `fetch_max_wait_ms=1500`
+  and no way to change it. Kafka answers a fetch as soon as data arrives, so the
+  wait costs nothing there; Tansu (the embedded broker) holds the fetch for the
+  whole wait, which made every saga hop ~0.5 s and one order 1-3 s. The embedded
+  launcher sets `MOMENTUM_FETCH_MAX_WAIT_MS` low.
+- End offsets. Faust takes its changelog highwaters from ListOffsets, which Tansu
+  answers short of the log end (see streams.end_offsets). A worker whose local
+  RocksDB state holds the last batch's records then refuses to start
+  (ConsistencyError: persisted offset higher than the highwater), and a recovering
+  worker may end recovery before the last batch's tail. With
+  `MOMENTUM_END_OFFSETS_FROM_FETCH` (set by the embedded launcher) the highwaters
+  are corrected by a fetch's high watermark, for every table's changelog.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
+from streams import end_offsets
 
 
-def tuned_app(fetch_max_wait_ms: int | None, *args: Any, **kwargs: Any) -> faust.App:
-    if fetch_max_wait_ms is None:
+@dataclass(frozen=True)
+class ConsumerTuning:
+    # How long a fetch may wait for data (ms); None keeps Faust's 1500.
+    fetch_max_wait_ms: int | None = None
+    # Correct ListOffsets end offsets with a fetch's high watermark.
+    end_offsets_from_fetch: bool = False
+
+    @property
+    def stock(self) -> bool:
+        return self.fetch_max_wait_ms is None and not self.end_offsets_from_fetch
+
+
+class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, adjusted by the `tuning` of its subclass."""
+
+    tuning: ClassVar[ConsumerTuning] = ConsumerTuning()
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        if self.tuning.fetch_max_wait_ms is not None:
+            # Read by aiokafka when the consumer starts its fetcher.
+            consumer._fetch_max_wait_ms = self.tuning.fetch_max_wait_ms
+        return consumer
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        listed = await super()._highwaters(partitions)
+        # In a transaction Faust reads last stable offsets from fetches already.
+        if not self.tuning.end_offsets_from_fetch or self.consumer.in_transaction:
+            return listed
+        timeout = min(self.app.conf.broker_request_timeout, end_offsets.DEFAULT_TIMEOUT_SECONDS)
+        try:
+            async with asyncio.timeout(timeout):
+                return await end_offsets.aiokafka_end_offsets(listed, **self._probe_config())
+        except TimeoutError:
+            # Failing recovery is visible; recovering to a short highwater loses state silently.
+            raise end_offsets.EndOffsetsUnavailable(
+                f"no fetch response in {timeout:.0f}s for the ends of {sorted(listed)}"
+            ) from None
+
+    def _probe_config(self) -> dict[str, Any]:
+        """Connection settings of the worker's own consumer, for the end-offset probe."""
+        conf = self.app.conf
+        transport = cast(aiokafka_driver.Transport, self.transport)
+        return {
+            "bootstrap_servers": aiokafka_driver.server_list(transport.url, transport.default_port),
+            "client_id": f"{conf.broker_client_id}-end-offsets",
+            "request_timeout_ms": int(conf.broker_request_timeout * 1000.0),
+            **aiokafka_driver.credentials_to_aiokafka_auth(
+                conf.broker_credentials, conf.ssl_context
+            ),
+        }
+
+
+def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:
+    """A `faust.App(*args, **kwargs)` whose consumer follows `tuning`."""
+    if tuning.stock:
         return faust.App(*args, **kwargs)
 
-    class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-        def _create_worker_consumer(self, transport: Any) -> Any:
-            consumer = super()._create_worker_consumer(transport)
-            # Read by aiokafka when the consumer starts its fetcher.
-            consumer._fetch_max_wait_ms = fetch_max_wait_ms
-            return consumer
+    class ConsumerThread(TunedConsumerThread):
+        pass
+
+    ConsumerThread.tuning = tuning
 
     class Consumer(aiokafka_driver.Consumer):
         def _new_consumer_thread(self) -> ConsumerThread:

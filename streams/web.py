@@ -20,9 +20,11 @@ from streams.inventory.records import (
     stock_from_state,
 )
 from streams.orders.records import order_from_state, order_view
+from streams.rejections.records import log_from_state, log_view
 from tables.carts import carts
 from tables.inventory import catalog, inventory
 from tables.orders import orders
+from tables.rejections import rejections
 
 NOT_FOUND = 404
 
@@ -75,3 +77,14 @@ async def get_product(web: View, request: Request, sku: str) -> Response:
 async def get_cart(web: View, request: Request, cart_id: str) -> Response:
     cart = cart_from_state(carts.get(cart_id))
     return found(web, cart_view(cart) if cart is not None else None, f"cart {cart_id}")
+
+
+# Requester ids are token subjects, free text: a query parameter, not a path segment,
+# so no id is ever normalised or split by the router.
+@app.page("/rejections/")
+@app.table_route(table=rejections.table, query_param="requested_by")
+async def get_rejections(web: View, request: Request) -> Response:
+    requested_by = request.query["requested_by"]
+    record = rejections.get(requested_by)
+    view = log_view(requested_by, log_from_state(record)) if record is not None else None
+    return found(web, view, f"rejections of {requested_by}")

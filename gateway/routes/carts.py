@@ -1,17 +1,16 @@
 """Carts (customers only): set and remove lines, read the cart, check it out as an order.
 
-Writes send CartCommands; the cart agent decides. A cart belongs to the
-customer whose first command created it: another customer's cart is a 404
-here, and the cart rule refuses their commands too. When the gateway can see
-that a command would change nothing (the cart is checked out or abandoned,
-empty at checkout, or full) it answers 409 instead of producing; a cart the
-workers do not know yet may just be in flight, so commands for it are sent and
-the rule decides.
+Writes send CartCommands and ask no worker, so they are accepted while workers
+restart; the cart agent decides. A cart belongs to the customer whose first
+line created it: the cart rule refuses another customer's commands, and
+commands a cart cannot take (closed, empty at checkout, full), and records the
+refusal for the caller (`GET /v1/rejections`). Another customer's cart reads as
+a 404.
 
 Checkout happens once per cart. The order id is derived from the cart id, so
-every retry, with any Idempotency-Key, names the same order: a cart already
-checked out answers 202 with that order id. The Idempotency-Key header is still
-required, as for `POST /v1/orders`, so clients retry both the same way.
+every retry, with any Idempotency-Key, names the same order. The
+Idempotency-Key header is still required, as for `POST /v1/orders`, so clients
+retry both the same way.
 """
 
 from __future__ import annotations
@@ -24,28 +23,25 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import ValidationError
 
 from gateway.auth import Principal
-from gateway.commands import Command, request_hash
+from gateway.commands import Command, CommandPublisher, request_hash
 from gateway.deps import (
     CustomerOnly,
     IdempotencyKey,
     PublisherDep,
-    RecentOrdersDep,
     SkuPath,
     StateReaderDep,
 )
 from gateway.models import (
     CART_ID_PATTERN,
     ID_DESCRIPTION,
-    MAX_CART_LINES,
     CartCommandAccepted,
     CartItemUpdate,
-    CartStatus,
     CartView,
     CheckoutAccepted,
     CheckoutRequest,
     error_responses,
 )
-from gateway.state import RecentOrder, StateReads, WorkerUnavailable
+from gateway.state import StateReads, WorkerUnavailable
 from streams.topics import CART_COMMANDS
 
 router = APIRouter(prefix="/carts", tags=["carts"])
@@ -82,10 +78,6 @@ def not_found(cart_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no cart {cart_id}")
 
 
-def conflict(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, detail=detail)
-
-
 async def read_own_cart(
     principal: Principal, cart_id: str, reader: StateReads
 ) -> StoredCart | None:
@@ -105,56 +97,42 @@ async def read_own_cart(
     return cart
 
 
-def ensure_open(cart: StoredCart | None) -> None:
-    if cart is not None and cart.status is not CartStatus.OPEN:
-        raise conflict(f"cart is {cart.status}, it cannot change")
+async def send(publisher: CommandPublisher, command: Command) -> CartCommandAccepted:
+    await publisher.publish(CART_COMMANDS, command)
+    return CartCommandAccepted(cart_id=command["cart_id"], command_id=command["command_id"])
 
 
 @router.put(
     "/{cart_id}/items/{sku}",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Set a line's quantity, creating the cart if needed (customer)",
-    responses=error_responses(401, 403, 404, 409, 413, 502, 503),
+    responses=error_responses(401, 403, 413, 503),
 )
 async def set_cart_item(
     cart_id: CartIdPath,
     sku: SkuPath,
     body: CartItemUpdate,
     principal: CustomerOnly,
-    reader: StateReaderDep,
     publisher: PublisherDep,
 ) -> CartCommandAccepted:
-    cart = await read_own_cart(principal, cart_id, reader)
-    ensure_open(cart)
-    if (
-        cart is not None
-        and len(cart.items) >= MAX_CART_LINES
-        and all(item.sku != sku for item in cart.items)
-    ):
-        raise conflict(f"cart already has {MAX_CART_LINES} lines")
     payload = ("momentum.SetCartLine", {"sku": sku, "quantity": body.quantity})
-    await publisher.publish(CART_COMMANDS, cart_command(cart_id, principal.sub, payload))
-    return CartCommandAccepted(cart_id=cart_id)
+    return await send(publisher, cart_command(cart_id, principal.sub, payload))
 
 
 @router.delete(
     "/{cart_id}/items/{sku}",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Remove a line (customer)",
-    responses=error_responses(401, 403, 404, 409, 502, 503),
+    responses=error_responses(401, 403, 503),
 )
 async def remove_cart_item(
     cart_id: CartIdPath,
     sku: SkuPath,
     principal: CustomerOnly,
-    reader: StateReaderDep,
     publisher: PublisherDep,
 ) -> CartCommandAccepted:
-    cart = await read_own_cart(principal, cart_id, reader)
-    ensure_open(cart)
     payload = ("momentum.RemoveCartLine", {"sku": sku})
-    await publisher.publish(CART_COMMANDS, cart_command(cart_id, principal.sub, payload))
-    return CartCommandAccepted(cart_id=cart_id)
+    return await send(publisher, cart_command(cart_id, principal.sub, payload))
 
 
 @router.get(
@@ -177,7 +155,7 @@ async def get_cart(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Check the cart out as an order, once (customer)",
     response_description="Accepted; the Location header is the order to follow",
-    responses=error_responses(400, 401, 403, 404, 409, 413, 502, 503),
+    responses=error_responses(400, 401, 403, 413, 503),
 )
 async def checkout_cart(
     cart_id: CartIdPath,
@@ -186,34 +164,18 @@ async def checkout_cart(
     body: CheckoutRequest,
     request: Request,
     response: Response,
-    reader: StateReaderDep,
-    recent: RecentOrdersDep,
     publisher: PublisherDep,
 ) -> CheckoutAccepted:
     order_id = cart_order_id(cart_id)
-    cart = await read_own_cart(principal, cart_id, reader)
-    if cart is not None:
-        if cart.status is CartStatus.CHECKED_OUT:
-            # Checkout happens once: any later checkout is answered with that order.
-            order_id = cart.order_id or order_id
-        elif cart.status is CartStatus.ABANDONED:
-            raise conflict("cart was abandoned, it cannot be checked out")
-        elif not cart.items:
-            raise conflict("cart is empty")
     response.headers["Location"] = request.app.url_path_for("get_order", order_id=order_id)
-    if cart is not None and cart.status is CartStatus.CHECKED_OUT:
-        return CheckoutAccepted(order_id=order_id)
-
-    hash_ = request_hash(body)
-    # Lets `GET /v1/orders/{id}?wait=` follow the order before the saga has stored it.
-    recent.claim(order_id, RecentOrder(principal.sub, hash_))
     payload = (
         "momentum.CheckoutCart",
         {
             "order_id": order_id,
             "payment": {"method": body.payment.method, "token": body.payment.token},
-            "request_hash": hash_,
+            "request_hash": request_hash(body),
         },
     )
-    await publisher.publish(CART_COMMANDS, cart_command(cart_id, principal.sub, payload))
-    return CheckoutAccepted(order_id=order_id)
+    command = cart_command(cart_id, principal.sub, payload)
+    await publisher.publish(CART_COMMANDS, command)
+    return CheckoutAccepted(order_id=order_id, command_id=command["command_id"])

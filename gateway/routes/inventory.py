@@ -1,4 +1,9 @@
-"""Stock per sku: sellers restock, anyone signed in reads on hand, reserved, available."""
+"""Stock per sku: sellers restock, anyone signed in reads on hand, reserved, available.
+
+A restock asks no worker: the inventory agent takes it only for an existing
+product, from its seller or an admin, and records a refusal for the caller
+(`GET /v1/rejections`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ from fastapi import APIRouter, HTTPException, status
 from gateway.commands import restock_command
 from gateway.deps import AnyRole, PublisherDep, SellerOrAdmin, SkuPath, StateReaderDep
 from gateway.models import CommandAccepted, InventoryView, Restock, error_responses
-from gateway.routes.products import ensure_may_manage
 from streams.topics import INVENTORY_COMMANDS
 
 router = APIRouter(prefix="/inventory", tags=["inventory"])
@@ -16,19 +20,18 @@ router = APIRouter(prefix="/inventory", tags=["inventory"])
 @router.post(
     "/{sku}/restock",
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Add stock to a sku (seller, admin)",
-    responses=error_responses(401, 403, 413, 502, 503),
+    summary="Add stock to a sku (its seller, admin)",
+    responses=error_responses(401, 403, 413, 503),
 )
 async def restock(
     sku: SkuPath,
     body: Restock,
     principal: SellerOrAdmin,
-    reader: StateReaderDep,
     publisher: PublisherDep,
 ) -> CommandAccepted:
-    await ensure_may_manage(principal, sku, reader)
-    await publisher.publish(INVENTORY_COMMANDS, restock_command(sku, body.quantity))
-    return CommandAccepted(sku=sku)
+    command = restock_command(sku, body.quantity, principal)
+    await publisher.publish(INVENTORY_COMMANDS, command)
+    return CommandAccepted(sku=sku, command_id=command["command_id"])
 
 
 @router.get(

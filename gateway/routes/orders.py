@@ -1,8 +1,13 @@
 """Orders: place (idempotent by Idempotency-Key), read (optionally waiting), cancel.
 
-Placing only sends a PlaceOrder command; the saga in the workers decides. The
-order id is derived from the customer and the Idempotency-Key, so a retried
-request names the same order, and a reused key with another body is a 409.
+Placing and cancelling only send a command: no worker is asked, so both are
+accepted whenever Kafka takes the command, also while workers restart. The
+saga decides: it keeps the first PlaceOrder per order id and refuses one with
+another body, and it cancels only for the order's customer or an admin; a
+refusal is recorded for the requester (`GET /v1/rejections`). The order id is
+derived from the customer and the Idempotency-Key, so a retried request names
+the same order; a reused key with another body is a 409 when this process
+still remembers the first request, and otherwise refused by the saga.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from gateway.deps import (
     StateReaderDep,
 )
 from gateway.models import (
+    CancelAccepted,
     OrderAccepted,
     OrderStatus,
     OrderView,
@@ -67,7 +73,7 @@ def to_view(order: StoredOrder) -> OrderView:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Place an order (customer)",
     response_description="Accepted; the Location header is where to follow it",
-    responses=error_responses(400, 401, 403, 409, 413, 502, 503),
+    responses=error_responses(400, 401, 403, 409, 413, 503),
 )
 async def place_order(
     principal: CustomerOnly,
@@ -75,10 +81,10 @@ async def place_order(
     body: PlaceOrderRequest,
     request: Request,
     response: Response,
-    reader: StateReaderDep,
     recent: RecentOrdersDep,
     publisher: PublisherDep,
 ) -> OrderAccepted:
+    """Sends PlaceOrder; `status` is PENDING (accepted), the Location says what became of it."""
     order_id = order_id_for(principal.sub, idempotency_key)
     hash_ = request_hash(body)
     # Claimed before any await, so a concurrent request with the same key and
@@ -86,18 +92,13 @@ async def place_order(
     if recent.claim(order_id, RecentOrder(principal.sub, hash_)).request_hash != hash_:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=KEY_CONFLICT)
     response.headers["Location"] = request.app.url_path_for("get_order", order_id=order_id)
-
-    existing = await reader.order(order_id)
-    if existing is not None:
-        if existing.request_hash != hash_:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=KEY_CONFLICT)
-        return OrderAccepted(order_id=order_id, status=existing.status)
-
-    # Not stored yet: send (again, if this is a quick retry; the saga applies a
-    # PlaceOrder once per order id, so a duplicate is harmless).
+    # Sent every time, retries too: the saga applies the first PlaceOrder per order
+    # id, ignores the same one again and refuses one with another body.
     command = place_order_command(order_id, principal.sub, body, hash_)
     await publisher.publish(ORDER_COMMANDS, command)
-    return OrderAccepted(order_id=order_id, status=OrderStatus.PENDING)
+    return OrderAccepted(
+        order_id=order_id, status=OrderStatus.PENDING, command_id=command["command_id"]
+    )
 
 
 @router.get(
@@ -110,7 +111,6 @@ async def get_order(
     order_id: OrderIdPath,
     principal: AnyRole,
     reader: StateReaderDep,
-    recent: RecentOrdersDep,
     wait: Annotated[
         float,
         Query(
@@ -143,32 +143,18 @@ async def get_order(
     "/{order_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Ask to cancel an order (its customer, admin)",
-    response_description="Cancellation requested; `status` is the order's status when asked",
-    responses=error_responses(401, 403, 404, 409, 502, 503),
+    response_description="Cancellation requested; the saga decides, a refusal is recorded "
+    "for the caller at /v1/rejections (UNKNOWN_ORDER, ORDER_NOT_CANCELLABLE)",
+    responses=error_responses(401, 403, 503),
 )
 async def cancel_order(
     order_id: OrderIdPath,
     principal: CustomerOrAdmin,
-    reader: StateReaderDep,
-    recent: RecentOrdersDep,
     publisher: PublisherDep,
-) -> OrderAccepted:
+) -> CancelAccepted:
     oid = str(order_id)
-    order = await reader.order(oid)
-    if order is None:
-        # Just placed through this gateway: the cancel follows the PlaceOrder on
-        # the same partition, so the saga sees them in order.
-        pending = recent.get(oid)
-        if pending is None or not may_see(principal, pending.customer_id):
-            raise not_found(oid)
-        current = OrderStatus.PENDING
-    else:
-        if not may_see(principal, order.customer_id):
-            raise not_found(oid)
-        if not order.status.cancellable:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, detail=f"order is {order.status}, cannot be cancelled"
-            )
-        current = order.status
-    await publisher.publish(ORDER_COMMANDS, cancel_order_command(oid, principal.sub))
-    return OrderAccepted(order_id=oid, status=current)
+    # Who may cancel is decided by the saga, from the order it holds: the command
+    # says who asks. An order of someone else is refused as if it did not exist.
+    command = cancel_order_command(oid, principal)
+    await publisher.publish(ORDER_COMMANDS, command)
+    return CancelAccepted(order_id=oid, command_id=command["command_id"])

@@ -1,7 +1,8 @@
 """The cart agent: one cart's state, on the cart id's partition; and the idle-cart timer.
 
 Thin: decode, look up, call the cart rule, store, then send what the rule asks
-for (the order on checkout, CartAbandoned) and publish the cart.
+for (the order on checkout, CartAbandoned, a refused command's rejection) and
+publish the cart.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ from streams.carts.records import (
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.errors import RuleError
+from streams.rejections.agents import send_rejection
+from streams.rejections.rules import CommandKind, Reject
 from streams.topics import CART_COMMANDS, CART_EVENTS, CARTS, ORDER_COMMANDS
 from tables.carts import carts, open_carts
 
 ABANDON_SCAN_SECONDS = 2.0
+COMMAND_KINDS = {
+    "momentum.SetCartLine": CommandKind.SET_CART_LINE,
+    "momentum.RemoveCartLine": CommandKind.REMOVE_CART_LINE,
+    "momentum.CheckoutCart": CommandKind.CHECKOUT_CART,
+}
 # Fixed forever: a checkout's PlaceOrder command id is derived from its order id, so
 # a re-sent PlaceOrder is the same command, not merely one for the same order.
 CHECKOUT_COMMAND_NAMESPACE = uuid.UUID("0b6f5c2e-8d1a-5e3f-a4b7-c9d2e1f03a58")
@@ -81,6 +89,11 @@ async def apply_cart_command(key: str, command: dict[str, Any]) -> None:
         case _:
             raise RuleError(f"unknown cart command {kind}")
 
+    for effect in effects:
+        if isinstance(effect, Reject):
+            await send_rejection(
+                command["command_id"], COMMAND_KINDS[kind], cart_id, customer_id, effect.reason
+            )
     if new is None:
         return
     if new is not cart:

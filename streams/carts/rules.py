@@ -1,12 +1,18 @@
 """Cart decisions as pure transitions: (cart, command) -> (cart, effects).
 
-A cart belongs to the customer whose command created it; commands from anyone
-else are refused. An OPEN cart holds one line per sku (1-1000 units, at most
-`MAX_LINES` lines). Checking out places one order, whose id the command
+A cart belongs to the customer whose first line created it; commands from
+anyone else are refused. An OPEN cart holds one line per sku (1-1000 units, at
+most `MAX_LINES` lines). Checking out places one order, whose id the command
 carries, and closes the cart for good; an idle cart is abandoned. Status only
 moves forward (OPEN -> CHECKED_OUT or ABANDONED), and a repeated command
 changes nothing: it re-emits at most what it emitted the first time, so a
 redelivery after a crash between storing and sending still gets the effect out.
+
+A client command the cart cannot take (another customer's cart, a closed,
+empty or full one) is refused with a `Reject` effect: the cart stays as it is
+and the customer can read why. A command whose effect the cart already shows
+(the same quantity, a line already gone) is not refused, so a redelivery of a
+command applied before the cart closed stays silent.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from streams.errors import RuleError
+from streams.rejections.rules import Reject, RejectionReason
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 1000
@@ -79,7 +86,7 @@ class Publish:
     """The cart's public state changed."""
 
 
-Effect = PlaceOrder | Abandoned | Publish
+Effect = PlaceOrder | Abandoned | Publish | Reject
 Outcome = tuple[Cart | None, list[Effect]]
 
 
@@ -104,11 +111,14 @@ def set_line(
     if cart is None:
         created = Cart(cart_id, customer_id, Status.OPEN, now, now, {sku: quantity})
         return created, [Publish()]
-    _ensure_owner(cart, customer_id)
-    if cart.status is not Status.OPEN or cart.items.get(sku) == quantity:
+    if customer_id != cart.customer_id:
+        return _refuse(cart, RejectionReason.CART_OF_ANOTHER_CUSTOMER)
+    if cart.items.get(sku) == quantity:
         return cart, []
+    if cart.status is not Status.OPEN:
+        return _refuse(cart, RejectionReason.CART_CLOSED)
     if sku not in cart.items and len(cart.items) >= MAX_LINES:
-        raise RuleError(f"cart {cart.cart_id}: already has {MAX_LINES} lines")
+        return _refuse(cart, RejectionReason.CART_FULL)
     updated = replace(cart, items={**cart.items, sku: quantity}, updated_at=now)
     return updated, [Publish()]
 
@@ -116,9 +126,12 @@ def set_line(
 def remove_line(cart: Cart | None, *, customer_id: str, sku: str, now: datetime) -> Outcome:
     if cart is None:
         return None, []  # nothing to remove; no cart is created for it
-    _ensure_owner(cart, customer_id)
-    if cart.status is not Status.OPEN or sku not in cart.items:
+    if customer_id != cart.customer_id:
+        return _refuse(cart, RejectionReason.CART_OF_ANOTHER_CUSTOMER)
+    if sku not in cart.items:
         return cart, []
+    if cart.status is not Status.OPEN:
+        return _refuse(cart, RejectionReason.CART_CLOSED)
     items = {k: v for k, v in cart.items.items() if k != sku}
     return replace(cart, items=items, updated_at=now), [Publish()]
 
@@ -133,18 +146,20 @@ def check_out(
     now: datetime,
 ) -> Outcome:
     if cart is None:
-        raise RuleError(f"order {order_id}: cannot check out a cart that has no lines")
-    _ensure_owner(cart, customer_id)
+        # Checking out creates no cart: the id stays free for whoever fills it first.
+        return None, [Reject(RejectionReason.CART_EMPTY)]
+    if customer_id != cart.customer_id:
+        return _refuse(cart, RejectionReason.CART_OF_ANOTHER_CUSTOMER)
     if cart.status is Status.CHECKED_OUT:
         if order_id != cart.order_id:
             raise RuleError(f"cart {cart.cart_id} already checked out as order {cart.order_id}")
-        # A redelivery: the order may not have gone out before a crash. The saga
-        # applies one PlaceOrder per order id, so sending it again is harmless.
+        # A redelivery or a retry: the order may not have gone out before a crash. The
+        # saga applies one PlaceOrder per order id (and refuses one with another body).
         return cart, [_place_order(cart, order_id, payment, request_hash)]
     if cart.status is Status.ABANDONED:
-        raise RuleError(f"cart {cart.cart_id} was abandoned")
+        return _refuse(cart, RejectionReason.CART_CLOSED)
     if not cart.items:
-        raise RuleError(f"cart {cart.cart_id} is empty")
+        return _refuse(cart, RejectionReason.CART_EMPTY)
     checked_out = replace(cart, status=Status.CHECKED_OUT, order_id=order_id, updated_at=now)
     return checked_out, [_place_order(checked_out, order_id, payment, request_hash), Publish()]
 
@@ -179,6 +194,11 @@ def _place_order(cart: Cart, order_id: str, payment: Payment, request_hash: str)
     return PlaceOrder(order_id, cart.customer_id, cart.lines, payment, request_hash)
 
 
+def _refuse(cart: Cart, reason: RejectionReason) -> Outcome:
+    return cart, [Reject(reason)]
+
+
 def _ensure_owner(cart: Cart, customer_id: str) -> None:
+    # Only the idle-cart timer abandons, naming the stored owner: a mismatch is a bug.
     if customer_id != cart.customer_id:
         raise RuleError(f"cart {cart.cart_id} belongs to another customer")

@@ -1,6 +1,8 @@
 """The inventory agent: one sku's catalog entry and stock, on the sku's partition.
 
 Thin: decode, look up, call the rule, store, reply to the order saga, publish.
+Upserts and restocks carry who sent them; the rules decide whether that seller
+(or admin) may, and a refusal goes to the requester's rejections log.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from streams.inventory.records import (
     stock_from_state,
     stock_to_state,
 )
+from streams.rejections.agents import send_rejection
+from streams.rejections.rules import CommandKind, Reject, RejectionReason
 from streams.topics import (
     INVENTORY,
     INVENTORY_COMMANDS,
@@ -55,17 +59,29 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
 
     match kind:
         case "momentum.UpsertProduct":
-            product = rules.Product(
+            requester = rules.Requester(payload["seller_id"], payload["role"] == "ADMIN")
+            decided = rules.decide_upsert(
+                product,
+                requester,
                 sku=sku,
                 name=payload["name"],
                 price=payload["price"],
                 currency=payload["currency"],
-                seller_id=payload["seller_id"],
+                transfer_to=payload["transfer_to"],
             )
+            if isinstance(decided, Reject):
+                await reject(command, CommandKind.UPSERT_PRODUCT, requester, decided.reason)
+                return
+            product = decided
             catalog[table_key] = product_to_state(product, now)
             await sending.publish(PRODUCTS, sku, product_to_state(product, now))
             after = rules.set_threshold(before, payload["low_stock_threshold"])
         case "momentum.Restock":
+            requester = rules.Requester(payload["requested_by"], payload["role"] == "ADMIN")
+            refused = rules.authorize_restock(product, requester)
+            if refused is not None:
+                await reject(command, CommandKind.RESTOCK, requester, refused.reason)
+                return
             after = rules.restock(before, command["command_id"], payload["quantity"])
         case "momentum.ReserveStock":
             order_id = payload["order_id"]
@@ -104,6 +120,15 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
 
 def levels(stock: rules.Stock) -> tuple[int, int, int]:
     return stock.on_hand, stock.reserved, stock.low_stock_threshold
+
+
+async def reject(
+    command: dict[str, Any],
+    kind: CommandKind,
+    requester: rules.Requester,
+    reason: RejectionReason,
+) -> None:
+    await send_rejection(command["command_id"], kind, command["sku"], requester.id, reason)
 
 
 async def reply_to_order(order_id: str, sku: str, decision: rules.Reservation) -> None:

@@ -33,6 +33,12 @@ Hence reservations are dropped at commit (a late duplicate commit finds no hold
 and is a redelivery anyway), released or committed orders need no marker
 against a late duplicate reserve, and a return carries its quantity and is
 applied once.
+
+A sku belongs to the seller whose upsert created its product, decided here on
+the sku's partition (so of two sellers racing for a new sku, the first in the
+log wins): another seller's upsert or restock is refused, a restock needs an
+existing product, and an admin may edit any product without taking it over
+(only an explicit transfer changes the owner).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from streams.errors import RuleError
+from streams.rejections.rules import Reject, RejectionReason
 
 # How many restock command ids a sku remembers to drop redelivered restocks.
 RECENT_COMMANDS_KEPT = 64
@@ -121,6 +128,52 @@ def _applied(stock: Stock, origin: Origin | None) -> Mapping[str, int]:
 
 def _without(reservations: Mapping[str, int], order_id: str) -> dict[str, int]:
     return {k: v for k, v in reservations.items() if k != order_id}
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who sent a command: the token's subject, and whether its role is admin."""
+
+    id: str
+    is_admin: bool = False
+
+
+def decide_upsert(
+    product: Product | None,
+    requester: Requester,
+    *,
+    sku: str,
+    name: str,
+    price: Decimal,
+    currency: str,
+    transfer_to: str | None = None,
+) -> Product | Reject:
+    """The product after an upsert, or why it is refused.
+
+    The first upsert of a sku makes its requester the owner (an admin may name
+    another seller with `transfer_to`). Afterwards only the owner or an admin may
+    change it, and the owner stays unless an admin transfers it.
+    """
+    if transfer_to is not None and not requester.is_admin and transfer_to != requester.id:
+        return Reject(RejectionReason.TRANSFER_NOT_ALLOWED)
+    if product is None:
+        owner = transfer_to or requester.id
+    elif requester.is_admin:
+        owner = transfer_to or product.seller_id
+    elif requester.id == product.seller_id:
+        owner = product.seller_id
+    else:
+        return Reject(RejectionReason.SKU_OWNED_BY_ANOTHER_SELLER)
+    return Product(sku=sku, name=name, price=price, currency=currency, seller_id=owner)
+
+
+def authorize_restock(product: Product | None, requester: Requester) -> Reject | None:
+    """None when the requester may restock the sku: its product exists and is theirs (or admin)."""
+    if product is None:
+        return Reject(RejectionReason.UNKNOWN_SKU)
+    if not requester.is_admin and requester.id != product.seller_id:
+        return Reject(RejectionReason.SKU_OWNED_BY_ANOTHER_SELLER)
+    return None
 
 
 def restock(stock: Stock, command_id: str, quantity: int) -> Stock:

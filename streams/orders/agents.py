@@ -2,7 +2,8 @@
 
 It reads commands (place, cancel, expire) and replies from inventory and
 payments, calls the saga rule, stores the new state, and carries out the
-rule's effects: commands to inventory and payments, public records.
+rule's effects: commands to inventory and payments, public records, and the
+rejection of a command the rule refused (sent to its requester's log).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from streams.orders.records import (
     order_to_state,
     settlement_record,
 )
+from streams.rejections.agents import send_rejection
+from streams.rejections.rules import CommandKind, Reject
 from streams.topics import (
     INVENTORY_COMMANDS,
     ORDER_COMMANDS,
@@ -86,7 +89,12 @@ async def apply_order_message(
                 ttl=timedelta(seconds=settings.reservation_ttl_seconds),
             )
         case "momentum.CancelOrder":
-            new, effects = rules.cancel_order(order, now)
+            new, effects = rules.cancel_order(
+                order,
+                requested_by=payload["requested_by"],
+                is_admin=payload["role"] == "ADMIN",
+                now=now,
+            )
         case "momentum.ExpireOrder":
             new, effects = rules.expire_order(order, now)
         case "momentum.StockReserved":
@@ -102,6 +110,7 @@ async def apply_order_message(
         case _:
             raise RuleError(f"unknown order message {kind}")
 
+    effects = await send_rejections(message, kind, payload, effects)
     if new is None or new is order:
         if effects:  # a late reply asking for compensation on an unchanged order
             await carry_out(order, effects, origin)
@@ -114,6 +123,32 @@ async def apply_order_message(
     await carry_out(new, effects, origin)
     if new.settled and (order is None or order.status is not new.status):
         await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
+
+
+REFUSABLE = {
+    "momentum.PlaceOrder": (CommandKind.PLACE_ORDER, "customer_id"),
+    "momentum.CancelOrder": (CommandKind.CANCEL_ORDER, "requested_by"),
+}
+
+
+async def send_rejections(
+    message: dict[str, Any], kind: str, payload: dict[str, Any], effects: list[rules.Effect]
+) -> list[rules.Effect]:
+    """Send the rejections among `effects` to their requester; the other effects remain."""
+    rest: list[rules.Effect] = []
+    for effect in effects:
+        if not isinstance(effect, Reject):
+            rest.append(effect)
+            continue
+        command, requester_field = REFUSABLE[kind]
+        await send_rejection(
+            message["command_id"],
+            command,
+            message["order_id"],
+            payload[requester_field],
+            effect.reason,
+        )
+    return rest
 
 
 async def carry_out(

@@ -6,6 +6,11 @@ a declined or unavailable payment, expiry or cancellation releases what was
 held and voids or refunds what was paid. Each transition is idempotent: a
 duplicate or late message leaves a settled order as it is and at most asks
 again for a compensation that is itself idempotent.
+
+The saga also decides who may act on an order: only its customer or an admin
+may cancel it, and a PlaceOrder for an existing order id must be the same
+request (same customer and request hash). Anything else is refused with a
+`Reject` effect and leaves the order as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from streams.errors import RuleError
+from streams.rejections.rules import Reject, RejectionReason
 
 
 class Status(StrEnum):
@@ -159,7 +165,9 @@ class Publish:
     """The order's public state changed."""
 
 
-Effect = Reserve | Release | Commit | Return | Authorize | Capture | Void | Refund | Publish
+Effect = (
+    Reserve | Release | Commit | Return | Authorize | Capture | Void | Refund | Publish | Reject
+)
 Outcome = tuple[Order | None, list[Effect]]
 
 
@@ -178,7 +186,10 @@ def place_order(
     ttl: timedelta,
 ) -> Outcome:
     if order is not None:
-        return order, []  # a redelivered PlaceOrder
+        if order.customer_id == customer_id and order.request_hash == request_hash:
+            return order, []  # a redelivered or retried PlaceOrder
+        # The Idempotency-Key reused with another body: the first request stands.
+        return order, [Reject(RejectionReason.IDEMPOTENCY_KEY_REUSED)]
     skus = [sku for sku, _ in lines]
     if not lines or len(set(skus)) != len(skus) or any(q <= 0 for _, q in lines):
         raise RuleError(f"order {order_id}: needs lines with distinct skus and positive quantities")
@@ -263,9 +274,16 @@ def apply_payment(order: Order | None, outcome: PaymentOutcome, now: datetime) -
     return replace(order, payment_status=outcome, updated_at=now), [Publish()]
 
 
-def cancel_order(order: Order | None, now: datetime) -> Outcome:
-    if order is None or order.status not in CANCELLABLE:
-        return order, []
+def cancel_order(
+    order: Order | None, *, requested_by: str, is_admin: bool, now: datetime
+) -> Outcome:
+    """Cancel for its customer or an admin; anyone else is told the order does not exist."""
+    if order is None or not (is_admin or requested_by == order.customer_id):
+        return order, [Reject(RejectionReason.UNKNOWN_ORDER)]
+    if order.status is Status.CANCELLED:
+        return order, []  # already what was asked (also a redelivered cancel)
+    if order.status not in CANCELLABLE:
+        return order, [Reject(RejectionReason.ORDER_NOT_CANCELLABLE)]
     if order.status is Status.CONFIRMED:
         lines = tuple(replace(line, state=LineState.RETURNED) for line in order.lines)
         cancelled = replace(

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import faust
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_exponential
 
 from streams import sending
 from streams.app import app, settings
@@ -94,7 +95,7 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
     operation = OPERATIONS.get(kind)
     if operation is None:
         raise RuleError(f"unknown payment command {kind}")
-    outcome = await operation(provider(), order_id)
+    outcome = await settling(operation, order_id)
     if outcome.outcome is OperationOutcome.UNAVAILABLE:
         # Raising lets the dead-letter handler retry, then park the command for replay.
         raise ProviderUnavailable(f"{kind} for order {order_id}: {outcome.detail}")
@@ -104,6 +105,25 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
         order_id, outcome.status, outcome.payment_id, current["amount"], current["currency"]
     )
     await reply(order_id, outcome.status.value, outcome.payment_id or current["payment_id"])
+
+
+async def settling(
+    operation: Callable[[CardProviderClient, str], Awaitable[OperationResult]], order_id: str
+) -> OperationResult:
+    """Call a capture, void or refund until the provider answers, within the patience setting.
+
+    These must happen (the order is confirmed, or money must go back), so a short
+    outage or an open circuit breaker is waited out here, the breaker's own reset
+    bounding the backoff, instead of parking the command at the first refusal.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_result(lambda o: o.outcome is OperationOutcome.UNAVAILABLE),
+        wait=wait_exponential(multiplier=0.25, max=settings.payment_breaker_reset_seconds),
+        stop=stop_after_delay(settings.payment_settle_patience_seconds),
+        # Out of patience: hand back the last answer, which the caller dead-letters.
+        retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+    )
+    return await retrying(operation, provider(), order_id)
 
 
 async def record(

@@ -32,6 +32,8 @@ STACK_ENV = {
     # An outage test opens the worker's circuit breaker; let it close soon after.
     "MOMENTUM_PAYMENT_BREAKER_RESET_SECONDS": str(BREAKER_RESET_SECONDS),
     "MOMENTUM_PROVIDER_SLOW_DELAY": "3",
+    # The replay test parks a refund in the dead-letter topic during an outage.
+    "MOMENTUM_PAYMENT_SETTLE_PATIENCE_SECONDS": "1",
     "MOMENTUM_CART_IDLE_SECONDS": str(CART_IDLE_SECONDS),
 }
 

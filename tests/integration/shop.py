@@ -66,6 +66,21 @@ class Shop:
         r = self.http.get(f"/v1/orders/{order_id}", headers=self.headers)
         return str(r.json()["status"]) if r.status_code == 200 else None
 
+    def rejection(self, command_id: str, headers: dict[str, str] | None = None) -> dict | None:
+        """The rejection of one of our commands, once the agent has refused it."""
+        r = self.http.get(
+            "/v1/rejections", params={"command_id": command_id}, headers=headers or self.headers
+        )
+        assert r.status_code == 200, r.text
+        found = r.json()["rejections"]
+        return dict(found[0]) if found else None
+
+    def refused(self, response: httpx.Response, headers: dict[str, str] | None = None) -> str:
+        """Wait until the command answered by `response` (a 202) is refused; its reason."""
+        assert response.status_code == 202, response.text
+        command_id = response.json()["command_id"]
+        return str(wait_for(lambda: self.rejection(command_id, headers))["reason"])
+
     def wait_stock(self, sku: str, on_hand: int, reserved: int) -> dict[str, Any]:
         return dict(
             wait_for(

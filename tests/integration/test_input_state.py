@@ -104,7 +104,10 @@ def test_restocks_beyond_a_32_bit_total_land_exactly_in_the_worker_and_postgres(
             "command_id": str(uuid.uuid4()),
             "sku": sku,
             "issued_at": datetime.now(UTC),
-            "payload": ("momentum.Restock", {"quantity": INT_MAX}),
+            "payload": (
+                "momentum.Restock",
+                {"quantity": INT_MAX, "requested_by": "seller-tests", "role": "SELLER"},
+            ),
         }
         producer.produce(INVENTORY_COMMANDS.name, key=sku.encode(), value=codec.encode(command))
     assert producer.flush(10) == 0

@@ -142,9 +142,11 @@ def test_idle_cart_is_abandoned_and_its_customer_notified(stack: Stack, shop: Sh
     assert wait_for(lambda: status() == "ABANDONED", timeout=CART_IDLE_SECONDS + 30)
     sent = wait_for(lambda: notifications_for(stack, cart))
     assert [(n["kind"], n["recipient"]) for n in sent] == [("CART_ABANDONED", shop.customer)]
-    # An abandoned cart takes no more lines.
+    # An abandoned cart takes no more lines: the cart agent refuses the command.
     r = shop.http.put(f"/v1/carts/{cart}/items/{sku}", json={"quantity": 1}, headers=shop.headers)
-    assert r.status_code == 409
+    assert shop.refused(r) == "CART_CLOSED"
+    items = shop.http.get(f"/v1/carts/{cart}", headers=shop.headers).json()["items"]
+    assert items == [{"sku": sku, "quantity": 2}]
 
 
 def test_dead_letter_replay_completes_a_refund_after_an_outage(

@@ -169,11 +169,13 @@ def test_cancel_after_confirmation_refunds_and_returns_stock(
     assert [h["operation"] for h in refunded["history"]] == ["authorize", "capture", "refund"]
 
 
-def test_cancelling_a_settled_order_is_a_conflict(shop: Shop) -> None:
+def test_cancelling_a_rejected_order_is_refused(shop: Shop) -> None:
     order_id = shop.order_id([(unique_sku("GONE"), 1)])
     assert shop.settled(order_id)["status"] == "REJECTED"
     r = shop.http.post(f"/v1/orders/{order_id}/cancel", headers=shop.headers)
-    assert r.status_code == 409
+    # Accepted as a command (no worker is asked); the saga refuses it.
+    assert shop.refused(r) == "ORDER_NOT_CANCELLABLE"
+    assert shop.status(order_id) == "REJECTED"
 
 
 def test_idempotency_key(shop: Shop) -> None:

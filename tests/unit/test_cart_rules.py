@@ -27,6 +27,11 @@ from streams.carts.rules import (
     set_line,
 )
 from streams.errors import RuleError
+from streams.rejections.rules import Reject, RejectionReason
+
+CLOSED = Reject(RejectionReason.CART_CLOSED)
+NOT_YOURS = Reject(RejectionReason.CART_OF_ANOTHER_CUSTOMER)
+EMPTY = Reject(RejectionReason.CART_EMPTY)
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=1)
@@ -93,15 +98,22 @@ def place(lines: tuple[tuple[str, int], ...], order_id: str = "o1") -> PlaceOrde
             cart(status=Status.CHECKED_OUT, order_id="o1"),
             "mug",
             1,
-            (cart(status=Status.CHECKED_OUT, order_id="o1"), []),
+            (cart(status=Status.CHECKED_OUT, order_id="o1"), [CLOSED]),
             id="checked-out-is-frozen",
         ),
         pytest.param(
             cart(status=Status.ABANDONED),
             "tee",
             9,
-            (cart(status=Status.ABANDONED), []),
+            (cart(status=Status.ABANDONED), [CLOSED]),
             id="abandoned-is-frozen",
+        ),
+        pytest.param(
+            cart(status=Status.CHECKED_OUT, order_id="o1"),
+            "tee",
+            2,
+            (cart(status=Status.CHECKED_OUT, order_id="o1"), []),
+            id="closed-but-already-so-is-not-refused",
         ),
         pytest.param(
             cart({"tee": 1}),
@@ -124,8 +136,7 @@ def test_set_line_refuses_quantities_outside_1_to_1000(quantity: int) -> None:
 
 def test_set_line_refuses_a_line_beyond_the_limit_but_changes_existing_ones() -> None:
     full = cart({f"sku-{i}": 1 for i in range(MAX_LINES)})
-    with pytest.raises(RuleError, match=f"{MAX_LINES} lines"):
-        put(full, "one-more", 1)
+    assert put(full, "one-more", 1) == (full, [Reject(RejectionReason.CART_FULL)])
     changed, effects = put(full, "sku-0", 7)
     assert changed is not None and changed.items["sku-0"] == 7
     assert effects == [Publish()]
@@ -145,8 +156,14 @@ def test_set_line_refuses_a_line_beyond_the_limit_but_changes_existing_ones() ->
         pytest.param(
             cart(status=Status.CHECKED_OUT, order_id="o1"),
             "tee",
-            (cart(status=Status.CHECKED_OUT, order_id="o1"), []),
+            (cart(status=Status.CHECKED_OUT, order_id="o1"), [CLOSED]),
             id="checked-out-is-frozen",
+        ),
+        pytest.param(
+            cart(status=Status.CHECKED_OUT, order_id="o1"),
+            "mug",
+            (cart(status=Status.CHECKED_OUT, order_id="o1"), []),
+            id="closed-and-absent-is-not-refused",
         ),
     ],
 )
@@ -158,11 +175,12 @@ def test_remove_line(before: Cart | None, sku: str, expected: Outcome) -> None:
 
 OTHER_CUSTOMER = [
     pytest.param(lambda c: put(c, who="bob"), id="set"),
+    pytest.param(lambda c: put(c, quantity=2, who="bob"), id="set-same-quantity"),
     pytest.param(lambda c: remove_line(c, customer_id="bob", sku="tee", now=T1), id="remove"),
-    pytest.param(lambda c: checkout(c, who="bob"), id="checkout"),
     pytest.param(
-        lambda c: abandon(c, customer_id="bob", now=T0 + 2 * IDLE, idle=IDLE), id="abandon"
+        lambda c: remove_line(c, customer_id="bob", sku="cap", now=T1), id="remove-absent"
     ),
+    pytest.param(lambda c: checkout(c, who="bob"), id="checkout"),
 ]
 
 
@@ -171,8 +189,27 @@ OTHER_CUSTOMER = [
 def test_commands_from_another_customer_are_refused(
     command: Callable[[Cart], Outcome], status: Status
 ) -> None:
+    before = cart(status=status, order_id="o1" if status is Status.CHECKED_OUT else None)
+    assert command(before) == (before, [NOT_YOURS])
+
+
+def test_abandon_naming_another_customer_is_a_bug_for_the_dead_letters() -> None:
+    # Only the idle-cart timer abandons, with the stored owner.
     with pytest.raises(RuleError, match="another customer"):
-        command(cart(status=status, order_id="o1" if status is Status.CHECKED_OUT else None))
+        abandon(cart(), customer_id="bob", now=T0 + 2 * IDLE, idle=IDLE)
+
+
+def test_a_cart_is_owned_by_the_customer_whose_line_created_it() -> None:
+    """Issue 7: B checks out cart id cartX before it exists, then A fills and checks it out."""
+    squatted, refused = checkout(None, who="bob")
+    assert (squatted, refused) == (None, [EMPTY])  # no cart, so nothing for bob to own
+    created, _ = put(None, who="alice")
+    assert created is not None and created.customer_id == "alice"
+    assert put(created, "mug", 1, who="bob") == (created, [NOT_YOURS])
+    checked_out, effects = checkout(created, who="alice")
+    assert checked_out is not None and checked_out.status is Status.CHECKED_OUT
+    assert [e.customer_id for e in effects if isinstance(e, PlaceOrder)] == ["alice"]
+    assert checkout(checked_out, who="bob") == (checked_out, [NOT_YOURS])
 
 
 # -- checkout -----------------------------------------------------------------------------
@@ -194,22 +231,21 @@ def test_repeated_checkout_resends_the_same_order_and_changes_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before", "order_id", "match"),
+    ("before", "reason"),
     [
-        pytest.param(None, "o1", "no lines", id="unknown-cart"),
-        pytest.param(cart({}), "o1", "empty", id="empty-cart"),
-        pytest.param(cart(status=Status.ABANDONED), "o1", "abandoned", id="abandoned"),
-        pytest.param(
-            cart(status=Status.CHECKED_OUT, order_id="o1"),
-            "o2",
-            "already checked out as order o1",
-            id="another-order-id",
-        ),
+        pytest.param(None, RejectionReason.CART_EMPTY, id="unknown-cart"),
+        pytest.param(cart({}), RejectionReason.CART_EMPTY, id="empty-cart"),
+        pytest.param(cart(status=Status.ABANDONED), RejectionReason.CART_CLOSED, id="abandoned"),
     ],
 )
-def test_checkout_refused(before: Cart | None, order_id: str, match: str) -> None:
-    with pytest.raises(RuleError, match=match):
-        checkout(before, order_id=order_id)
+def test_checkout_refused(before: Cart | None, reason: RejectionReason) -> None:
+    assert checkout(before) == (before, [Reject(reason)])
+
+
+def test_checkout_as_another_order_id_is_a_bug_for_the_dead_letters() -> None:
+    # The gateway derives the order id from the cart id: it never differs.
+    with pytest.raises(RuleError, match="already checked out as order o1"):
+        checkout(cart(status=Status.CHECKED_OUT, order_id="o1"), order_id="o2")
 
 
 # -- abandon ------------------------------------------------------------------------------
@@ -295,6 +331,10 @@ def test_any_command_sequence_keeps_the_cart_consistent(
             c, effects = apply(c, command, now)
         except RuleError:
             continue  # refused: dead-lettered, the stored cart stays as it was
+        if any(isinstance(e, Reject) for e in effects):
+            # Refused: the customer is told, the cart stays as it was, nothing else goes out.
+            assert c is before and all(isinstance(e, Reject) for e in effects)
+            continue
         placed += [e for e in effects if isinstance(e, PlaceOrder)]
         assert c is not None or before is None
         if c is None:

@@ -74,6 +74,8 @@ REQUIRED_SETTINGS = {
     "topics-init": {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "MOMENTUM_TOPIC_PARTITIONS"},
 }
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+# .env.example leaves the JWT secret empty on purpose; an operator fills it in.
+FILLED_IN = {"MOMENTUM_JWT_SECRET": "an-operators-own-random-secret-0123456789abcdef"}
 
 
 # -- reading the files -----------------------------------------------------------------------
@@ -174,8 +176,8 @@ def env_example() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def compose(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, Any]:
-    """The compose file as `docker compose` sees it with .env copied from .env.example."""
-    resolved = resolve(raw, env_example)
+    """The compose file as `docker compose` sees it: .env copied from .env.example, secret set."""
+    resolved = resolve(raw, {**env_example, **FILLED_IN})
     assert isinstance(resolved, dict)
     return resolved
 
@@ -595,6 +597,22 @@ def test_worker_scales_out(raw: dict[str, Any], services: dict[str, dict[str, An
     assert option(words, "--web-bind") == "0.0.0.0"
 
 
+def test_worker_web_server_is_not_published(
+    raw: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    # It serves orders, carts and table dumps without authentication: compose
+    # network only (docs/production.md, "Security notes").
+    worker = services["worker"]
+    assert "ports" not in worker, "the worker's web server must not be published"
+    assert worker.get("network_mode") is None, "the worker must stay on the compose network"
+    assert not worker.get("networks"), "the worker joins no network beyond the stack's default"
+    assert not raw.get("networks"), "no extra (possibly external) networks"
+    assert "worker" not in published_ports(services)
+    for name, service in services.items():
+        mode = str(service.get("network_mode") or "")
+        assert mode not in ("service:worker", "host"), f"{name} shares a network namespace"
+
+
 def test_every_connect_worker_advertises_itself(services: dict[str, dict[str, Any]]) -> None:
     connect = services["connect"]
     assert "container_name" not in connect and "ports" not in connect
@@ -712,7 +730,9 @@ def test_topics_init_creates_topics_and_registers_schemas_with_the_stack_setting
     import momentum.stack
 
     # An operator's own partition count (not the default) must reach create_topics.
-    services = resolve(raw, {**env_example, "MOMENTUM_TOPIC_PARTITIONS": "7"})["services"]
+    services = resolve(raw, {**env_example, **FILLED_IN, "MOMENTUM_TOPIC_PARTITIONS": "7"})[
+        "services"
+    ]
 
     calls: list[tuple[str, Any]] = []
     monkeypatch.setattr(
@@ -1151,6 +1171,26 @@ def test_env_example_documents_every_variable_with_the_same_defaults(
     assert not unused, f".env.example documents variables the compose file never reads: {unused}"
 
 
+def test_compose_refuses_to_start_without_a_jwt_secret(
+    raw: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    gateway_env = environment(raw["services"]["gateway"])
+    [use] = variable_uses(gateway_env["MOMENTUM_JWT_SECRET"])
+    # ':?' counts an empty value as missing too; no default to fall back to.
+    assert (use.name, use.op, use.default) == ("MOMENTUM_JWT_SECRET", ":?", None)
+    assert "32 bytes" in (use.arg or "")
+    assert env_example["MOMENTUM_JWT_SECRET"] == "", ".env.example must not ship a secret"
+    for env in ({}, env_example, {**env_example, "MOMENTUM_JWT_SECRET": ""}):
+        with pytest.raises(AssertionError, match=r"\{MOMENTUM_JWT_SECRET\} is required"):
+            resolve(raw, env)
+    assert (
+        environment(resolve(raw, {**env_example, **FILLED_IN})["services"]["gateway"])[
+            "MOMENTUM_JWT_SECRET"
+        ]
+        == (FILLED_IN["MOMENTUM_JWT_SECRET"])
+    )
+
+
 def test_secrets_come_from_variables(raw: dict[str, Any]) -> None:
     services = raw["services"]
     secret_settings = {
@@ -1224,6 +1264,17 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     )
     if control.returncode == 0:
         pytest.skip(f"{binary} does not report invalid files by its exit status")
+    config = [*binary, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
+    # Without the JWT secret (as .env.example leaves it) the file is refused.
+    refused = subprocess.run(
+        [*config, "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "MOMENTUM_JWT_SECRET" in refused.stderr
+    env.update(FILLED_IN)
     for extra in ([], ["--env-file", str(ENV_EXAMPLE)]):
         done = subprocess.run(
             [

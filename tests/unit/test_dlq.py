@@ -247,3 +247,98 @@ def test_read_letters_gives_up_when_nothing_arrives(monkeypatch: pytest.MonkeyPa
     consumer = FakeConsumer([], [])
     with pytest.raises(dlq.ReplayError, match="did not reach the end"):
         list(dlq.read_letters(consumer, [DLQ]))  # type: ignore[arg-type]
+
+
+# -- the sink's dead letters and finding the stack ---------------------------------------------
+
+
+def test_list_reads_the_sinks_connect_dlq_topics_too() -> None:
+    from sinks.config import load_connectors
+
+    connectors = load_connectors()
+    every = dlq.listed_topics(None, connectors, broker_topics=["extra.connect-dlq", "orders"])
+    assert every[: len(ALL_TOPICS)] == dlq.dlq_topics(None)
+    sink_letters = {c.dlq_topic for c in connectors if c.dlq_topic}
+    assert sink_letters and set(every[len(ALL_TOPICS) :]) == sink_letters | {"extra.connect-dlq"}
+    # A source topic names both of its dead-letter topics; a dead-letter topic, itself.
+    assert dlq.listed_topics("orders", connectors, []) == ["orders.dlq", "orders.connect-dlq"]
+    assert dlq.listed_topics("orders.dlq", connectors, []) == ["orders.dlq"]
+    assert dlq.listed_topics("orders.connect-dlq", connectors, []) == ["orders.connect-dlq"]
+    # The production image has no connectors/ directory: the broker's topics tell.
+    assert dlq.listed_topics("orders", [], ["orders.connect-dlq", "payments.connect-dlq"]) == [
+        "orders.dlq",
+        "orders.connect-dlq",
+    ]
+    assert dlq.listed_topics("order-commands", connectors, []) == ["order-commands.dlq"]
+
+
+def test_replay_refuses_the_sinks_dead_letters() -> None:
+    with pytest.raises(ValueError, match="sink's dead letters"):
+        dlq.dlq_topics("orders.connect-dlq")
+
+
+def test_connect_letters_are_read_from_connects_headers() -> None:
+    from sinks.batch import DeadLetter as SinkLetter
+    from sinks.batch import Source
+    from sinks.service import dead_letter_headers as connect_headers
+
+    written = SinkLetter(
+        Source("orders", 2, 17, b"k", b"v"), "KEY_CONVERTER", "DataException", "bad magic byte"
+    )
+    headers: list[tuple[str, bytes | None]] = [
+        (name, value if isinstance(value, bytes) or value is None else value.encode())
+        for name, value in connect_headers(written, "momentum-orders-sink")
+    ]
+    read = dlq.dead_letter_from("orders.connect-dlq", 0, 3, b"k", b"v", headers)
+    assert (read.error, read.detail) == ("DataException in KEY_CONVERTER", "bad magic byte")
+    assert (read.source_topic, read.source_partition, read.source_offset) == ("orders", 2, 17)
+    assert read.failed_at is None
+    assert "orders[2]@17" in dlq.format_letter(read)
+
+
+def running_stack(state_dir: Any, bootstrap: str) -> None:
+    """A stack.json whose launcher is this process (so it counts as running)."""
+    import os
+
+    import psutil
+
+    me = psutil.Process(os.getpid())
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "stack.json").write_text(
+        json.dumps(
+            {
+                "pid": me.pid,
+                "create_time": me.create_time(),
+                "endpoints": {"kafka_bootstrap_servers": bootstrap},
+                "processes": [],
+            }
+        )
+    )
+
+
+def test_kafka_is_found_as_status_finds_the_stack(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    with pytest.raises(dlq.ReplayError, match="no Momentum stack is running"):
+        dlq.find_kafka(tmp_path, explicit=False)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:19092")
+    assert dlq.find_kafka(tmp_path, explicit=False) == "kafka:19092"  # production
+    with pytest.raises(dlq.ReplayError, match="name its --state-dir"):
+        dlq.find_kafka(tmp_path, explicit=True)  # named a directory: that stack or nothing
+    running_stack(tmp_path, "127.0.0.1:45678")
+    assert dlq.find_kafka(tmp_path, explicit=True) == "127.0.0.1:45678"
+    assert dlq.find_kafka(tmp_path, explicit=False) == "127.0.0.1:45678"
+
+
+def test_cli_uses_momentum_state_dir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    running_stack(tmp_path / "elsewhere", "127.0.0.1:45679")
+    monkeypatch.setenv("MOMENTUM_STATE_DIR", str(tmp_path / "elsewhere"))
+    parser = argparse.ArgumentParser(prog="momentum")
+    dlq.add_dlq_commands(parser.add_subparsers(dest="command", required=True))
+    for argv in (["dlq", "list"], ["dlq", "replay", "order-commands"]):
+        assert dlq.kafka_of(parser.parse_args(argv)) == "127.0.0.1:45679"
+    args = parser.parse_args(["dlq", "list", "--state-dir", str(tmp_path / "nothing")])
+    with pytest.raises(dlq.ReplayError):
+        dlq.kafka_of(args)

@@ -124,7 +124,14 @@ def test_openapi_documents_auth_models_and_errors() -> None:
     assert schema["info"]["title"] == "Momentum gateway"
     assert schema["info"]["description"]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
-    for name in ("PlaceOrderRequest", "OrderView", "ProductUpsert", "InventoryView", "ErrorBody"):
+    for name in (
+        "PlaceOrderRequest",
+        "OrderView",
+        "ProductUpsert",
+        "InventoryView",
+        "ErrorBody",
+        "RejectionsView",
+    ):
         assert name in schema["components"]["schemas"]
     expected = {
         ("/v1/products/{sku}", "put"): {"401", "403", "413", "422"},
@@ -133,7 +140,9 @@ def test_openapi_documents_auth_models_and_errors() -> None:
         ("/v1/inventory/{sku}", "get"): {"401", "404", "422"},
         ("/v1/orders", "post"): {"400", "401", "403", "409", "413", "422"},
         ("/v1/orders/{order_id}", "get"): {"401", "404", "422"},
-        ("/v1/orders/{order_id}/cancel", "post"): {"401", "403", "404", "409", "422"},
+        # The saga decides whether a cancel may happen: no 404 or 409 from here any more.
+        ("/v1/orders/{order_id}/cancel", "post"): {"401", "403", "422"},
+        ("/v1/rejections", "get"): {"401", "403", "422"},
     }
     for (path, method), codes in expected.items():
         operation = schema["paths"][path][method]
@@ -173,6 +182,24 @@ async def test_state_reader_reads_and_maps_404_to_none() -> None:
     assert found is not None and found.available == 4
     assert missing is None
     assert paths == ["/inventory/tee-m/", "/products/nope/"]
+
+
+async def test_state_reader_asks_for_rejections_by_query_parameter() -> None:
+    # Requester ids are token subjects: "/" or "." must not become path segments.
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(200, json={"requested_by": "a/../b", "rejections": []})
+
+    reader = StateReader("http://worker", transport=httpx.MockTransport(handler))
+    try:
+        log = await reader.rejections("a/../b")
+    finally:
+        await reader.aclose()
+    assert log is not None and log.requested_by == "a/../b"
+    [url] = seen
+    assert (url.path, url.params["requested_by"]) == ("/rejections/", "a/../b")
 
 
 async def test_state_reader_retries_once() -> None:

@@ -1,7 +1,8 @@
-"""Products and inventory routes: the commands they send and the state they read."""
+"""Products and inventory routes: the commands they send (with who asks) and the state they read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -20,8 +21,12 @@ async def test_upsert_product_sends_upsert_keyed_by_sku() -> None:
             "/v1/products/tee-m", json=PRODUCT | {"low_stock_threshold": 3}, headers=SELLER
         )
         assert response.status_code == 202, response.text
-        assert response.json() == {"sku": "tee-m", "accepted": True}
         [(key, command)] = gw.commands(INVENTORY_COMMANDS)
+        assert response.json() == {
+            "sku": "tee-m",
+            "accepted": True,
+            "command_id": command["command_id"],
+        }
     assert key == "tee-m"
     assert command["sku"] == "tee-m"
     assert abs(command["issued_at"] - datetime.now(UTC)) < timedelta(seconds=5)
@@ -33,6 +38,8 @@ async def test_upsert_product_sends_upsert_keyed_by_sku() -> None:
             "currency": "BRL",
             "seller_id": "sam",
             "low_stock_threshold": 3,
+            "role": "SELLER",
+            "transfer_to": None,
         },
     )
 
@@ -48,7 +55,11 @@ async def test_numeric_price_and_default_threshold() -> None:
     name, payload = command["payload"]
     assert payload["price"] == Decimal("7.50")
     assert payload["low_stock_threshold"] == 5
-    assert payload["seller_id"] == "root"
+    assert (payload["seller_id"], payload["role"], payload["transfer_to"]) == (
+        "root",
+        "ADMIN",
+        None,
+    )
 
 
 async def test_each_command_gets_its_own_id() -> None:
@@ -95,20 +106,59 @@ async def test_longest_valid_sku_is_accepted() -> None:
     assert response.status_code == 202, response.text
 
 
-async def test_seller_cannot_change_another_sellers_product() -> None:
-    reader = FakeReader(
-        products={"tee-m": {**PRODUCT, "sku": "tee-m", "seller_id": "other"}},
-    )
-    async with running_gateway(reader) as gw:
+@pytest.mark.parametrize(
+    "reader",
+    [
+        pytest.param(
+            lambda: FakeReader(products={"tee-m": {**PRODUCT, "sku": "tee-m", "seller_id": "x"}}),
+            id="another-sellers-product",
+        ),
+        pytest.param(lambda: FakeReader(down=True), id="worker-down"),
+    ],
+)
+async def test_ownership_is_decided_by_the_inventory_agent_not_by_a_worker_read(
+    reader: Callable[[], FakeReader],
+) -> None:
+    """The gateway's read raced the worker (issue 7: B's PUT after A's create won). Now
+    every upsert and restock carries who asks, and the agent owning the sku decides."""
+    async with running_gateway(reader()) as gw:
         put = await gw.client.put("/v1/products/tee-m", json=PRODUCT, headers=SELLER)
         restock = await gw.client.post(
             "/v1/inventory/tee-m/restock", json={"quantity": 1}, headers=SELLER
         )
-        admin = await gw.client.put(
-            "/v1/products/tee-m", json=PRODUCT, headers=bearer("root", "admin")
+        assert (put.status_code, restock.status_code) == (202, 202)
+        assert gw.reader.calls == []
+        [(_, upsert), (_, added)] = gw.commands(INVENTORY_COMMANDS)
+    assert (upsert["payload"][1]["seller_id"], upsert["payload"][1]["role"]) == ("sam", "SELLER")
+    assert added["payload"] == (
+        "momentum.Restock",
+        {"quantity": 1, "requested_by": "sam", "role": "SELLER"},
+    )
+
+
+async def test_an_admin_transfers_a_product_only_by_naming_the_seller() -> None:
+    admin = bearer("root", "admin")
+    async with running_gateway() as gw:
+        keep = await gw.client.put("/v1/products/tee-m", json=PRODUCT, headers=admin)
+        give = await gw.client.put(
+            "/v1/products/tee-m", json=PRODUCT | {"seller_id": "sue"}, headers=admin
         )
-        assert (put.status_code, restock.status_code, admin.status_code) == (403, 403, 202)
-        assert len(gw.producer.sent) == 1
+        assert (keep.status_code, give.status_code) == (202, 202)
+        transfers = [c["payload"][1]["transfer_to"] for _, c in gw.commands(INVENTORY_COMMANDS)]
+    assert transfers == [None, "sue"]
+
+
+async def test_a_seller_may_name_only_itself_as_the_seller() -> None:
+    async with running_gateway() as gw:
+        other = await gw.client.put(
+            "/v1/products/tee-m", json=PRODUCT | {"seller_id": "sue"}, headers=SELLER
+        )
+        itself = await gw.client.put(
+            "/v1/products/tee-m", json=PRODUCT | {"seller_id": "sam"}, headers=SELLER
+        )
+        assert (other.status_code, itself.status_code) == (403, 202)
+        [(_, command)] = gw.commands(INVENTORY_COMMANDS)
+    assert command["payload"][1]["transfer_to"] is None
 
 
 async def test_get_product() -> None:
@@ -144,11 +194,14 @@ async def test_restock_sends_restock_keyed_by_sku() -> None:
             "/v1/inventory/tee-m/restock", json={"quantity": 40}, headers=SELLER
         )
         assert response.status_code == 202, response.text
-        assert response.json() == {"sku": "tee-m", "accepted": True}
         [(key, command)] = gw.commands(INVENTORY_COMMANDS)
+        assert response.json()["command_id"] == command["command_id"]
     assert key == "tee-m"
     assert command["sku"] == "tee-m"
-    assert command["payload"] == ("momentum.Restock", {"quantity": 40})
+    assert command["payload"] == (
+        "momentum.Restock",
+        {"quantity": 40, "requested_by": "sam", "role": "SELLER"},
+    )
 
 
 @pytest.mark.parametrize("quantity", [0, -3, 1.5, "7", True, 2**31])
@@ -175,6 +228,7 @@ async def test_worker_down_is_503_with_reason() -> None:
         response = await gw.client.get("/v1/inventory/tee-m", headers=bearer())
     assert response.status_code == 503
     assert "unavailable" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "1"
 
 
 async def test_kafka_down_is_503() -> None:

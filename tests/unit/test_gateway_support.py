@@ -17,7 +17,7 @@ import httpx
 import jwt
 
 from gateway.main import create_app
-from gateway.models import InventoryView, ProductView
+from gateway.models import InventoryView, ProductView, RejectionsView
 from gateway.producer import ProducerUnavailable
 from gateway.state import StoredOrder, WorkerUnavailable
 from schemas.serdes import InMemoryRegistry, Serdes
@@ -74,12 +74,16 @@ class FakeReader:
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     stock: dict[str, dict[str, Any]] = field(default_factory=dict)
     carts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Requester -> their rejections, newest first, as the worker view lists them.
+    rejection_logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     order_reads: int = 0
+    # Every read asked of the worker (also those that failed because it is down).
+    calls: list[str] = field(default_factory=list)
     down: bool = False
     closed: bool = False
 
     async def order(self, order_id: str) -> StoredOrder | None:
-        self._maybe_fail()
+        self._maybe_fail("order")
         self.order_reads += 1
         entry = self.orders.get(order_id)
         if callable(entry):
@@ -87,23 +91,31 @@ class FakeReader:
         return None if entry is None else StoredOrder.model_validate(entry)
 
     async def cart(self, cart_id: str) -> dict[str, Any] | None:
-        self._maybe_fail()
+        self._maybe_fail("cart")
         return self.carts.get(cart_id)
 
     async def product(self, sku: str) -> ProductView | None:
-        self._maybe_fail()
+        self._maybe_fail("product")
         entry = self.products.get(sku)
         return None if entry is None else ProductView.model_validate(entry)
 
     async def inventory(self, sku: str) -> InventoryView | None:
-        self._maybe_fail()
+        self._maybe_fail("inventory")
         entry = self.stock.get(sku)
         return None if entry is None else InventoryView.model_validate(entry)
+
+    async def rejections(self, requested_by: str) -> RejectionsView | None:
+        self._maybe_fail("rejections")
+        entries = self.rejection_logs.get(requested_by)
+        if entries is None:
+            return None
+        return RejectionsView.model_validate({"requested_by": requested_by, "rejections": entries})
 
     async def aclose(self) -> None:
         self.closed = True
 
-    def _maybe_fail(self) -> None:
+    def _maybe_fail(self, what: str) -> None:
+        self.calls.append(what)
         if self.down:
             raise WorkerUnavailable("worker unreachable at http://worker: ConnectError")
 

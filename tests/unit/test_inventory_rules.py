@@ -1,4 +1,5 @@
-"""Stock rules for one sku: restock, reserve, release, commit, return and the low-stock signal."""
+"""Stock rules for one sku: restock, reserve, release, commit, return and the low-stock signal;
+and who owns a sku's product (first creator; admins edit without taking it over)."""
 
 from __future__ import annotations
 
@@ -18,15 +19,19 @@ from streams.inventory.rules import (
     Product,
     Refused,
     RejectReason,
+    Requester,
     Stock,
+    authorize_restock,
     commit,
     crossed_low_stock,
     decide_reservation,
+    decide_upsert,
     release,
     restock,
     return_stock,
     set_threshold,
 )
+from streams.rejections.rules import Reject, RejectionReason
 
 PRODUCT = Product(sku="tee", name="Tee", price=Decimal("12.50"), currency="BRL", seller_id="s1")
 GRANT_3 = Granted(3, Decimal("12.50"), "BRL")
@@ -490,3 +495,91 @@ def test_each_saga_step_counts_once_whatever_is_delivered_again(data: st.DataObj
     assert first_answer == answers
     assert (current.on_hand, dict(current.reservations)) == (on_hand, holds)
     assert set(current.applied) <= set(SOURCES)
+
+
+# -- ownership: upsert and restock --------------------------------------------------------
+
+SELLER_A = Requester("s1")  # PRODUCT's seller
+SELLER_B = Requester("s2")
+ADMIN = Requester("root", is_admin=True)
+OWNED_ELSEWHERE = Reject(RejectionReason.SKU_OWNED_BY_ANOTHER_SELLER)
+
+
+def upsert(
+    product: Product | None, requester: Requester, transfer_to: str | None = None
+) -> Product | Reject:
+    return decide_upsert(
+        product,
+        requester,
+        sku="tee",
+        name="New name",
+        price=Decimal("0.01"),
+        currency="BRL",
+        transfer_to=transfer_to,
+    )
+
+
+def owned_by(seller_id: str) -> Product:
+    return Product("tee", "New name", Decimal("0.01"), "BRL", seller_id)
+
+
+@pytest.mark.parametrize(
+    ("before", "requester", "transfer_to", "expected"),
+    [
+        pytest.param(None, SELLER_B, None, owned_by("s2"), id="first-upsert-creates-and-owns"),
+        pytest.param(PRODUCT, SELLER_A, None, owned_by("s1"), id="owner-edits"),
+        pytest.param(PRODUCT, SELLER_B, None, OWNED_ELSEWHERE, id="race-second-seller-refused"),
+        pytest.param(PRODUCT, ADMIN, None, owned_by("s1"), id="admin-edit-keeps-the-owner"),
+        pytest.param(PRODUCT, ADMIN, "s2", owned_by("s2"), id="admin-transfers-explicitly"),
+        pytest.param(None, ADMIN, None, owned_by("root"), id="admin-creates-for-itself"),
+        pytest.param(None, ADMIN, "s2", owned_by("s2"), id="admin-creates-for-a-seller"),
+        pytest.param(
+            PRODUCT, SELLER_A, "s2", Reject(RejectionReason.TRANSFER_NOT_ALLOWED), id="seller-gives"
+        ),
+        pytest.param(
+            None, SELLER_B, "s1", Reject(RejectionReason.TRANSFER_NOT_ALLOWED), id="seller-names"
+        ),
+        pytest.param(PRODUCT, SELLER_A, "s1", owned_by("s1"), id="seller-names-itself"),
+    ],
+)
+def test_decide_upsert(
+    before: Product | None,
+    requester: Requester,
+    transfer_to: str | None,
+    expected: Product | Reject,
+) -> None:
+    assert upsert(before, requester, transfer_to) == expected
+
+
+def test_two_sellers_racing_for_a_new_sku_the_first_in_the_log_wins() -> None:
+    """Seller A creates race-X, seller B's upsert right after must not take it (issue 7)."""
+    created = upsert(None, SELLER_A)
+    assert isinstance(created, Product) and created.seller_id == "s1"
+    assert upsert(created, SELLER_B) == OWNED_ELSEWHERE
+    # A keeps control of its product.
+    assert upsert(created, SELLER_A) == owned_by("s1")
+
+
+@pytest.mark.parametrize(
+    ("product", "requester", "expected"),
+    [
+        pytest.param(PRODUCT, SELLER_A, None, id="owner"),
+        pytest.param(PRODUCT, ADMIN, None, id="admin"),
+        pytest.param(PRODUCT, SELLER_B, OWNED_ELSEWHERE, id="another-seller"),
+        pytest.param(None, SELLER_B, Reject(RejectionReason.UNKNOWN_SKU), id="before-create"),
+        pytest.param(None, ADMIN, Reject(RejectionReason.UNKNOWN_SKU), id="admin-before-create"),
+    ],
+)
+def test_authorize_restock(
+    product: Product | None, requester: Requester, expected: Reject | None
+) -> None:
+    assert authorize_restock(product, requester) == expected
+
+
+def test_restock_before_create_does_not_make_the_restocker_owner() -> None:
+    """B restocked a sku before A created it (issue 7): refused, and A's upsert creates it."""
+    assert authorize_restock(None, SELLER_B) == Reject(RejectionReason.UNKNOWN_SKU)
+    created = upsert(None, SELLER_A)
+    assert isinstance(created, Product) and created.seller_id == "s1"
+    assert authorize_restock(created, SELLER_B) == OWNED_ELSEWHERE
+    assert authorize_restock(created, SELLER_A) is None

@@ -1,4 +1,5 @@
-"""The order saga transitions, one table per message, including duplicates and late replies."""
+"""The order saga transitions, one table per message, including duplicates and late replies,
+and who may act on an order (its customer, an admin; the same request per order id)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from streams.orders.rules import (
     is_open_past_deadline,
     place_order,
 )
+from streams.rejections.rules import Reject, RejectionReason
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=15)
@@ -48,14 +50,19 @@ RELEASE_ALL = [Release(sku) for sku in SKUS]
 Message = Callable[[Order | None], Outcome]
 
 
-def place(order: Order | None = None, lines: list[tuple[str, int]] = LINES) -> Outcome:
+def place(
+    order: Order | None = None,
+    lines: list[tuple[str, int]] = LINES,
+    customer_id: str = "c1",
+    request_hash: str = "h1",
+) -> Outcome:
     return place_order(
         order,
         order_id="o1",
-        customer_id="c1",
+        customer_id=customer_id,
         lines=lines,
         payment_token="tok_visa",
-        request_hash="h1",
+        request_hash=request_hash,
         now=T0,
         ttl=TTL,
     )
@@ -74,7 +81,12 @@ def paid(outcome: PaymentOutcome) -> Message:
 
 
 def cancel(order: Order | None) -> Outcome:
-    return cancel_order(order, T1)
+    """The order's customer cancels."""
+    return cancel_order(order, requested_by="c1", is_admin=False, now=T1)
+
+
+def cancel_by(requested_by: str, is_admin: bool = False) -> Message:
+    return lambda order: cancel_order(order, requested_by=requested_by, is_admin=is_admin, now=T1)
 
 
 def expire_at(now: datetime) -> Message:
@@ -146,6 +158,22 @@ def test_place_order_twice_keeps_one_order_and_asks_once() -> None:
     again, effects = place(first, lines=[("other", 9)])
     assert again is first
     assert effects == []
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_place_order_with_the_key_reused_for_another_body_is_refused(state: str) -> None:
+    """A reused Idempotency-Key with another body never creates or changes an order."""
+    before = STATES[state]()
+    after, effects = place(before, lines=[("other", 9)], request_hash="h2")
+    assert after is before
+    assert effects == [Reject(RejectionReason.IDEMPOTENCY_KEY_REUSED)]
+
+
+def test_place_order_from_another_customer_for_an_existing_id_is_refused() -> None:
+    first, _ = place()
+    after, effects = place(first, customer_id="c2")
+    assert after is first
+    assert effects == [Reject(RejectionReason.IDEMPOTENCY_KEY_REUSED)]
 
 
 @pytest.mark.parametrize(
@@ -449,14 +477,37 @@ def test_cancel_confirmed_order_returns_stock_and_refunds(state: str) -> None:
     assert effects == [Return("tee", 2), Return("mug", 1), Return("cap", 3), Refund(), Publish()]
 
 
-@pytest.mark.parametrize("state", GAVE_UP_STATES)
-def test_cancel_settled_order_does_nothing(state: str) -> None:
+@pytest.mark.parametrize("state", [s for s in GAVE_UP_STATES if s.startswith("cancelled")])
+def test_cancel_cancelled_order_does_nothing(state: str) -> None:
     before = STATES[state]()
     assert cancel(before) == (before, [])
 
 
-def test_cancel_unknown_order() -> None:
-    assert cancel_order(None, T1) == (None, [])
+@pytest.mark.parametrize("state", [s for s in GAVE_UP_STATES if not s.startswith("cancelled")])
+def test_cancel_rejected_or_expired_order_is_refused(state: str) -> None:
+    before = STATES[state]()
+    assert cancel(before) == (before, [Reject(RejectionReason.ORDER_NOT_CANCELLABLE)])
+
+
+def test_cancel_unknown_order_is_refused() -> None:
+    assert cancel(None) == (None, [Reject(RejectionReason.UNKNOWN_ORDER)])
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_cancel_by_another_customer_is_refused_as_unknown_and_changes_nothing(state: str) -> None:
+    """The saga decides who may cancel, from the order it holds (issue 7, section 3)."""
+    before = STATES[state]()
+    after, effects = cancel_by("intruder")(before)
+    assert after is before
+    # The same answer as for an order that does not exist: no hint that it does.
+    assert effects == [Reject(RejectionReason.UNKNOWN_ORDER)]
+
+
+@pytest.mark.parametrize("state", ["pending", "reserved", "confirmed"])
+def test_an_admin_may_cancel_any_order(state: str) -> None:
+    after, _ = cancel_by("root", is_admin=True)(STATES[state]())
+    assert after is not None
+    assert (after.status, after.reason) == (Status.CANCELLED, Reason.CUSTOMER_CANCELLED)
 
 
 # -- expire -------------------------------------------------------------------------------
@@ -516,9 +567,12 @@ MESSAGES: dict[str, Message] = {
     "voided": paid(PaymentOutcome.VOIDED),
     "refunded": paid(PaymentOutcome.REFUNDED),
     "cancel": cancel,
+    "intruder-cancel": cancel_by("intruder"),
+    "key-reused": lambda order: place(order, lines=[("other", 9)], request_hash="h2"),
     "expire": expire_at(DEADLINE),
 }
-COMPENSATIONS = (Release, Void)
+# A refusal is repeated as it is: the rejections log keeps one per command id.
+COMPENSATIONS = (Release, Void, Reject)
 
 
 @pytest.mark.parametrize("message", MESSAGES)

@@ -6,7 +6,9 @@ order commands and replies by order id, payment commands by order id): per key t
 order of messages is kept, across keys hypothesis interleaves them freely. A consumer
 may see its last message again (a redelivery) or restart from an earlier offset (a
 rebalance), as Kafka does without transactions. The rules must keep stock, orders and
-payments consistent through all of it.
+payments consistent through all of it, and keep every order its customer's: another
+customer's cancel, or the order's Idempotency-Key reused with another body, is refused
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hypothesis.stateful import (
 from streams.inventory import rules as stock_rules
 from streams.orders import rules as saga
 from streams.orders.rules import LineState, PaymentOutcome, Reason, Status
+from streams.rejections.rules import Reject, RejectionReason
 
 KNOWN_SKUS = ("tee", "mug", "cap")
 UNKNOWN_SKU = "hat"  # stock exists for it, but no product in the catalog
@@ -37,6 +40,8 @@ CATALOG = {
     "mug": stock_rules.Product("mug", "Mug", Decimal("7.25"), "BRL", "s2"),
     "cap": stock_rules.Product("cap", "Cap", Decimal("0.10"), "BRL", "s1"),
 }
+CUSTOMER = "c1"
+INTRUDER = "c2"
 TTL = timedelta(minutes=10)
 START = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 MAX_ORDERS = 6
@@ -110,6 +115,7 @@ InventoryCommand = Restock | ReserveStock | ReleaseStock | CommitStock | ReturnS
 class PlaceOrder:
     order_id: str
     lines: tuple[tuple[str, int], ...]
+    request_hash: str | None = None  # None: the order's own request
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,7 @@ class PaymentResult:
 @dataclass(frozen=True)
 class CancelOrder:
     order_id: str
+    requested_by: str = CUSTOMER
 
 
 @dataclass(frozen=True)
@@ -221,6 +228,9 @@ class SagaWorld(RuleBasedStateMachine):
         # Payment effects the saga asked for, per order.
         self.authorizations: Counter[str] = Counter()
         self.capture_requests: Counter[str] = Counter()
+        # Commands the saga must refuse, and the refusals it sent, per (order id, reason).
+        self.refusals_due: Counter[tuple[str, RejectionReason]] = Counter()
+        self.refusals: Counter[tuple[str, RejectionReason]] = Counter()
 
     # -- rules ------------------------------------------------------------------------------
 
@@ -280,7 +290,9 @@ class SagaWorld(RuleBasedStateMachine):
         if isinstance(message, InventoryCommand):
             assert output == partition.last_output, f"a duplicate {message} answered differently"
         else:
-            asked_again = [e for e in output if not isinstance(e, saga.Release | saga.Void)]
+            asked_again = [
+                e for e in output if not isinstance(e, saga.Release | saga.Void | Reject)
+            ]
             assert asked_again == [], f"a duplicate {message} asked for {asked_again}"
 
     @precondition(lambda self: self.rewindable_keys())
@@ -297,6 +309,22 @@ class SagaWorld(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(self.not_cancelled()), label="order")
         self.cancelled.add(order_id)
         self.send(CancelOrder(order_id))
+
+    @precondition(lambda self: self.placed)
+    @rule(data=st.data())
+    def intruder_cancels(self, data: st.DataObject) -> None:
+        """Another customer asks to cancel an order (issue 7: B cancelled A's order)."""
+        order_id = data.draw(st.sampled_from(sorted(self.placed)), label="order")
+        self.refusals_due[(order_id, RejectionReason.UNKNOWN_ORDER)] += 1
+        self.send(CancelOrder(order_id, requested_by=INTRUDER))
+
+    @precondition(lambda self: self.placed)
+    @rule(data=st.data(), lines=ORDER_LINES)
+    def key_reused(self, data: st.DataObject, lines: list[tuple[str, int]]) -> None:
+        """The customer reuses an order's Idempotency-Key with another body."""
+        order_id = data.draw(st.sampled_from(sorted(self.placed)), label="order")
+        self.refusals_due[(order_id, RejectionReason.IDEMPOTENCY_KEY_REUSED)] += 1
+        self.send(PlaceOrder(order_id, tuple(lines), request_hash=f"other-{order_id}"))
 
     @rule(minutes=st.integers(1, 5))
     def time_passes(self, minutes: int) -> None:
@@ -443,14 +471,14 @@ class SagaWorld(RuleBasedStateMachine):
         before = self.orders.get(message.order_id)
         now = self.clock
         match message:
-            case PlaceOrder(order_id, lines):
+            case PlaceOrder(order_id, lines, request_hash):
                 after, effects = saga.place_order(
                     before,
                     order_id=order_id,
-                    customer_id="c1",
+                    customer_id=CUSTOMER,
                     lines=list(lines),
                     payment_token=f"tok-{order_id}",
-                    request_hash=f"hash-{order_id}",
+                    request_hash=request_hash or f"hash-{order_id}",
                     now=now,
                     ttl=TTL,
                 )
@@ -460,8 +488,10 @@ class SagaWorld(RuleBasedStateMachine):
                 after, effects = saga.apply_stock_rejected(before, sku, reason, now)
             case PaymentResult(_, outcome):
                 after, effects = saga.apply_payment(before, outcome, now)
-            case CancelOrder():
-                after, effects = saga.cancel_order(before, now)
+            case CancelOrder(_, requested_by):
+                after, effects = saga.cancel_order(
+                    before, requested_by=requested_by, is_admin=False, now=now
+                )
             case ExpireOrder():
                 after, effects = saga.expire_order(before, now)
         assert after is not None, f"{message} for an order never placed"
@@ -509,6 +539,8 @@ class SagaWorld(RuleBasedStateMachine):
                 self.cards[order_id].commands.append(effect)
             case saga.Publish():
                 pass
+            case Reject(reason):
+                self.refusals[(order_id, reason)] += 1
 
     def expected_total(self, order_id: str) -> Decimal:
         return sum(
@@ -605,6 +637,15 @@ class SagaWorld(RuleBasedStateMachine):
                     assert states <= {LineState.RELEASED, LineState.REJECTED}, order
 
     @invariant()
+    def orders_stay_their_customers(self) -> None:
+        for order_id, order in self.orders.items():
+            # As placed first, whatever came with the same id since.
+            assert order.customer_id == CUSTOMER, order
+            assert tuple((line.sku, line.quantity) for line in order.lines) == self.placed[order_id]
+            if order.status is Status.CANCELLED:
+                assert order_id in self.cancelled, f"{order_id} cancelled by someone else"
+
+    @invariant()
     def at_most_one_charge(self) -> None:
         for order_id, card in self.cards.items():
             assert self.authorizations[order_id] <= 1
@@ -631,6 +672,7 @@ class SagaWorld(RuleBasedStateMachine):
         self.stock_is_never_oversold()
         self.stock_movements_add_up()
         self.every_order_is_in_one_consistent_status()
+        self.orders_stay_their_customers()
         self.at_most_one_charge()
 
     def teardown(self) -> None:
@@ -671,6 +713,10 @@ class SagaWorld(RuleBasedStateMachine):
             else:
                 assert card.captures == 0, order_id
                 assert card.voided or not card.authorized, f"{order_id}: hold left on the card"
+
+        for due, count in self.refusals_due.items():
+            # Each refused command was told at least once (more when redelivered).
+            assert self.refusals[due] >= count, due
 
         for sku, stock in self.stocks.items():
             assert stock.reservations == {}, f"{sku} still holds {stock.reservations}"
