@@ -136,7 +136,7 @@ def check(
                 report.fail(f"order {order_id} never settled: {view['status']}")
 
         histories = check_orders_topic(stack, views, report)
-        check_stock(gateway, catalog, views, report)
+        check_stock(stack, gateway, catalog, views, report)
     # Sales count every confirmation, also of orders cancelled (and refunded) later.
     ever_confirmed = {oid for oid, h in histories.items() if "CONFIRMED" in h}
     if repair is not None:
@@ -173,8 +173,27 @@ def check_orders_topic(
     return histories
 
 
+def stock_holds(stack: Stack, skus: set[str]) -> dict[str, dict[str, int]]:
+    """The reservations each sku's latest changelog record holds, by order id (diagnostics)."""
+    if not skus:
+        return {}
+    values = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
+    topic = "momentum-inventory-changelog"
+    context = SerializationContext(topic, MessageField.VALUE)
+    holds: dict[str, dict[str, int]] = {}
+    for key, value, _ in read_to_end(stack.bootstrap, topic):
+        sku = (key or b"").decode(errors="replace")
+        if sku in skus and value:
+            holds[sku] = dict(values(value, context)["reservations"])
+    return holds
+
+
 def check_stock(
-    gateway: httpx.Client, catalog: Catalog, views: dict[str, dict[str, Any]], report: Report
+    stack: Stack,
+    gateway: httpx.Client,
+    catalog: Catalog,
+    views: dict[str, dict[str, Any]],
+    report: Report,
 ) -> None:
     """On hand + units of confirmed orders = restocked, and nothing held, per sku."""
     confirmed_units: Counter[str] = Counter()
@@ -198,12 +217,17 @@ def check_stock(
     try:
         wait_for(balanced, timeout=60, interval=1)
     except AssertionError:
+        held = stock_holds(stack, {sku for sku, s in stock.items() if s["reserved"]})
         for sku, s in stock.items():
             if s["reserved"] or s["on_hand"] + confirmed_units[sku] != catalog.restocked[sku]:
+                holders = {
+                    oid: (q, views.get(oid, {}).get("status"))
+                    for oid, q in held.get(sku, {}).items()
+                }
                 report.fail(
                     f"stock of {sku}: on hand {s['on_hand']} + confirmed "
                     f"{confirmed_units[sku]} != restocked {catalog.restocked[sku]} "
-                    f"(reserved {s['reserved']})"
+                    f"(reserved {s['reserved']}; held for {holders})"
                 )
     report.figures["units_sold"] = sum(confirmed_units.values())
     report.figures["scarce_units_sold"] = sum(confirmed_units[s] for s in catalog.scarce)
