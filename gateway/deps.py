@@ -14,7 +14,7 @@ from fastapi import Depends, Header, HTTPException, Path, Request, status
 
 from gateway.auth import Principal, Role, authenticate, require_roles
 from gateway.commands import CommandPublisher
-from gateway.models import SKU_PATTERN
+from gateway.models import ID_DESCRIPTION, SKU_PATTERN
 from gateway.producer import CommandProducer
 from gateway.state import RecentOrders, StateReads
 from streams.settings import Settings
@@ -87,6 +87,4 @@ SellerOrAdmin = Annotated[Principal, Depends(require_roles(Role.SELLER, Role.ADM
 CustomerOnly = Annotated[Principal, Depends(require_roles(Role.CUSTOMER))]
 CustomerOrAdmin = Annotated[Principal, Depends(require_roles(Role.CUSTOMER, Role.ADMIN))]
 
-SkuPath = Annotated[
-    str, Path(pattern=SKU_PATTERN, description="1-64 characters of A-Z a-z 0-9 . _ -")
-]
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description=ID_DESCRIPTION)]

@@ -6,13 +6,19 @@
 
 from __future__ import annotations
 
+import email.message
+import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -117,29 +123,165 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
+class UnacceptableNumber(ValueError):
+    """A number Python's json module reads but that is no JSON number, or fits no field."""
+
+
+# Longer integers are beyond every field's range; Python refuses to convert
+# integers of more than 4300 digits anyway (and would answer a bare 400).
+MAX_INTEGER_DIGITS = 100
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnacceptableNumber(f"{name} is not a JSON number; send a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnacceptableNumber(f"{text} is out of range; send a finite number")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise UnacceptableNumber(f"an integer of {len(text)} digits is out of range")
+    return int(text)
+
+
+def number_problem(body: bytes) -> str | None:
+    """Why `body` holds a number no field accepts (NaN, Infinity, 1e400, ...); None if none.
+
+    Python's `json.loads`, which FastAPI uses, reads unquoted `NaN`, `Infinity` and
+    `-Infinity`, and `1e400` as infinity; JSON has none of them. Malformed JSON is
+    not judged here: FastAPI answers it.
+    """
+    try:
+        json.loads(
+            body, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except UnacceptableNumber as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
+def _read_as_json(scope: Scope) -> bool:
+    """Whether FastAPI parses this request's body as JSON (its own rule)."""
+    content_type = dict(scope["headers"]).get(b"content-type")
+    if content_type is None:
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type.decode("latin-1")
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class StrictJsonNumbers:
+    """422 with a reason for JSON bodies holding NaN, Infinity or out-of-range numbers.
+
+    Left to the routes, such a number reaches validation as a float NaN or
+    infinity, and the 422 that echoes it cannot be written as JSON: the client
+    got a 500 and a reset connection. Sits inside `BodySizeLimit`, so the body
+    is bounded and arrives in one message.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _read_as_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                pending: Message = message
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                pending = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        body = pending.get("body", b"")
+        problem = number_problem(body) if body else None
+        if problem is not None:
+            error = {"type": "json_invalid", "loc": ["body"], "msg": problem, "input": None}
+            response = JSONResponse({"detail": [error]}, status_code=422)
+            await response(scope, receive, send)
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return pending
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every float that JSON cannot write (NaN, infinities) as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+RETRY_AFTER = {"Retry-After": RETRY_AFTER_SECONDS}
+
+# What a client is told; where the part lives (URLs, addresses) goes to the log only.
+WORKER_UNAVAILABLE = "live state unavailable: no worker answered; retry later"
+WORKER_MALFORMED = "a worker answered with an unexpected body"
+
+
+def unavailable(detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers=RETRY_AFTER
+    )
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     # Parts that are away are the client's 503 (or 502 for nonsense), never a 500.
-    # Only reads meet a missing worker; commands meet only Kafka and the registry.
-    async def worker_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def worker_unavailable(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WorkerUnavailable)
+        log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
         if exc.malformed:
-            return JSONResponse({"detail": exc.detail}, status_code=status.HTTP_502_BAD_GATEWAY)
-        return JSONResponse(
-            {"detail": exc.detail},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+            return JSONResponse(
+                {"detail": WORKER_MALFORMED}, status_code=status.HTTP_502_BAD_GATEWAY
+            )
+        return unavailable(WORKER_UNAVAILABLE)
 
-    async def dependency_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def kafka_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return unavailable("Kafka unavailable: the command was not accepted; retry later")
+
+    async def registry_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return unavailable("schema registry unavailable: the command was not sent; retry later")
+
+    async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own handler, except that an echoed NaN or infinity is written as a
+        # string: JSON has no such numbers, and failing to encode one was a 500.
+        assert isinstance(exc, RequestValidationError)
         return JSONResponse(
-            {"detail": str(exc)},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
+            {"detail": jsonable_encoder(_finite(exc.errors()))},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
 
     app.add_exception_handler(WorkerUnavailable, worker_unavailable)
-    app.add_exception_handler(ProducerUnavailable, dependency_unavailable)
-    app.add_exception_handler(RegistryUnavailable, dependency_unavailable)
+    app.add_exception_handler(ProducerUnavailable, kafka_unavailable)
+    app.add_exception_handler(RegistryUnavailable, registry_unavailable)
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
 
 def create_app(
@@ -195,6 +337,8 @@ def create_app(
     app.state.recent_orders = RecentOrders()
     app.state.registry_http = registry_http
 
+    # Added last, runs first: the size limit bounds what the number check reads.
+    app.add_middleware(StrictJsonNumbers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: a flood is refused before any body is read.
     app.add_middleware(RateLimitMiddleware, settings=settings)

@@ -15,14 +15,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# Ids the client chooses (skus, cart ids): 1-64 characters, a letter or digit first,
+# then letters, digits, '_' or '-'. No '.', '/', '%' or '@': an id is always one
+# literal path segment (never '.' or '..', which URL normalisation would remove on
+# the way to a worker) and never splits an analytics window id (`sku@start`).
+# Every path parameter and body field holding an sku or cart id uses this pattern.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+ID_DESCRIPTION = "1-64 characters: a letter or digit, then letters, digits, _ or -"
+SKU_PATTERN = ID_PATTERN
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 AVRO_INT_MAX = 2**31 - 1
 
 MAX_ORDER_LINES = 50
+# Per order line and per cart line.
 MAX_LINE_QUANTITY = 1000
+# Per restock command. Stock counts are Avro longs and Postgres bigints end to end,
+# so no number of restocks can overflow them; the bound catches typos and abuse.
+MAX_RESTOCK_QUANTITY = 1_000_000
 
-Sku = Annotated[str, Field(pattern=SKU_PATTERN, examples=["tee-black-m"])]
+Sku = Annotated[
+    str, Field(pattern=SKU_PATTERN, description=ID_DESCRIPTION, examples=["tee-black-m"])
+]
 # Avro decimal(12, 2): ten integer digits and two decimals at most.
 Price = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, examples=["12.34"])]
 
@@ -79,7 +92,7 @@ class ProductUpsert(RequestModel):
 
 
 class Restock(RequestModel):
-    quantity: Annotated[StrictInt, Field(gt=0, le=AVRO_INT_MAX)]
+    quantity: Annotated[StrictInt, Field(gt=0, le=MAX_RESTOCK_QUANTITY)]
 
 
 class CommandAccepted(BaseModel):
@@ -164,8 +177,8 @@ class OrderView(BaseModel):
 
 # Carts.
 
-# Cart ids are chosen by the client, from the same alphabet as skus.
-CART_ID_PATTERN = SKU_PATTERN
+# Cart ids are chosen by the client, with the same rule as skus.
+CART_ID_PATTERN = ID_PATTERN
 # A cart becomes one order, so it holds no more lines than an order may have.
 MAX_CART_LINES = MAX_ORDER_LINES
 

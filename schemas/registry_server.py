@@ -62,6 +62,8 @@ async def read_json(request: Request) -> Any:
         return json.loads(raw) if raw else {}
     except ValueError as exc:
         raise RegistryError(400, 400, f"Unparsable request body: {exc}") from exc
+    except RecursionError as exc:
+        raise RegistryError(400, 400, "Unparsable request body: nested too deeply") from exc
 
 
 async def read_schema_request(request: Request) -> tuple[str, tuple[Reference, ...]]:

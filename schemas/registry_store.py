@@ -33,6 +33,12 @@ from streams.end_offsets import end_offsets
 log = logging.getLogger(__name__)
 
 DEFAULT_COMPATIBILITY = "BACKWARD"
+# Deepest JSON nesting a schema may have (each object or array is a level; a record
+# nested in a record's field is three). Parsing, the compatibility check and the
+# clients' parsers recurse per level; at this depth (about 40 nested records) they
+# stay far below Python's recursion limit. Deeper schemas are refused with 422,
+# where they used to end in a RecursionError and a 500.
+MAX_SCHEMA_DEPTH = 128
 COMPATIBILITY_LEVELS = frozenset(
     {
         "NONE",
@@ -134,6 +140,40 @@ def parse_references(raw: object) -> tuple[Reference, ...]:
         raise invalid_schema(f"malformed reference: {exc}") from exc
 
 
+def json_depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (iterative, any depth)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def too_deep() -> RegistryError:
+    return invalid_schema(f"schema nested deeper than {MAX_SCHEMA_DEPTH} levels")
+
+
+def load_schema_json(schema: str) -> Any:
+    """The schema text as JSON; 422 when it is not JSON or nests too deeply."""
+    try:
+        parsed = json.loads(schema)
+    except RecursionError as exc:  # deeper than Python's parser goes
+        raise too_deep() from exc
+    except json.JSONDecodeError as exc:
+        raise invalid_schema(str(exc)) from exc
+    if json_depth(parsed) > MAX_SCHEMA_DEPTH:
+        raise too_deep()
+    return parsed
+
+
 def identity(schema: str, references: Sequence[Reference]) -> str:
     """The key under which two registrations count as the same schema.
 
@@ -142,10 +182,7 @@ def identity(schema: str, references: Sequence[Reference]) -> str:
     decimal(10,2) and plain bytes would share an id and readers would decode
     with the wrong logical type.
     """
-    try:
-        parsed = json.loads(schema)
-    except json.JSONDecodeError as exc:
-        raise invalid_schema(str(exc)) from exc
+    parsed = load_schema_json(schema)
     refs = [r.to_json() for r in references]
     return json.dumps({"schema": parsed, "references": refs}, sort_keys=True, separators=(",", ":"))
 
@@ -154,7 +191,10 @@ def readable_by(reader: avro.schema.Schema, writer: avro.schema.Schema) -> list[
     """Why `reader` cannot read data written with `writer` (empty when it can)."""
     # The checker memoises per instance, so a fresh one per pair keeps results independent.
     checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
-    result = checker.get_compatibility(reader, writer)
+    try:
+        result = checker.get_compatibility(reader, writer)
+    except RecursionError as exc:  # a backstop: load_schema_json bounds the depth
+        raise too_deep() from exc
     if result.compatibility is SchemaCompatibilityType.compatible:
         return []
     where = ", ".join(sorted(result.locations))
@@ -277,7 +317,7 @@ class MemoryStore:
         named: dict[str, Any] = {}
         try:
             self._load_references(references, names, named, set())
-            data = json.loads(schema)
+            data = load_schema_json(schema)
             # fastavro checks defaults, which avro does not; the clients serialise with fastavro.
             fastavro.schema.parse_schema(data, named, _write_hint=False)
             with warnings.catch_warnings():
@@ -295,6 +335,8 @@ class MemoryStore:
             AttributeError,
         ) as exc:
             raise invalid_schema(str(exc) or type(exc).__name__) from exc
+        except RecursionError as exc:  # a backstop: load_schema_json bounds the depth
+            raise too_deep() from exc
 
     def _load_references(
         self,

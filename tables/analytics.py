@@ -56,11 +56,12 @@ orders_per_minute = windowed_table(
     WINDOW.total_seconds(),
     WINDOW_EXPIRES.total_seconds(),
 )
-# The (order id, status) pairs already counted: what makes a redelivered
-# settlement change nothing. Windowed by settled_at so it stays bounded.
+# The (order id, status) pairs already counted, each with the offset of the
+# settlement that counted it: what makes a settlement sent again change nothing.
+# Windowed by settled_at so it stays bounded.
 counted_settlements = windowed_table(
     "analytics-counted-settlements",
-    "Settlements already counted, as order_id:status, per hour of settled_at.",
+    "Settlements already counted, as order_id:status -> offset, per hour of settled_at.",
     DEDUP_WINDOW.total_seconds(),
     DEDUP_EXPIRES.total_seconds(),
 )

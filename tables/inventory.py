@@ -1,10 +1,10 @@
-"""Inventory tables, keyed by sku: stock with its reservations, and the catalog."""
+"""Inventory tables, keyed by sku: stock with its open reservations, and the catalog."""
 
 from streams.app import app
 from tables.codec import AvroTable, bytes_table
 
 inventory = AvroTable(
-    bytes_table(app, "inventory", "Stock per sku: on hand, reservations and commitments."),
+    bytes_table(app, "inventory", "Stock per sku: on hand, open reservations, applied offsets."),
     "StockState",
 )
 catalog = AvroTable(

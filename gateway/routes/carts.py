@@ -33,6 +33,7 @@ from gateway.deps import (
 )
 from gateway.models import (
     CART_ID_PATTERN,
+    ID_DESCRIPTION,
     CartCommandAccepted,
     CartItemUpdate,
     CartView,
@@ -45,9 +46,7 @@ from streams.topics import CART_COMMANDS
 
 router = APIRouter(prefix="/carts", tags=["carts"])
 
-CartIdPath = Annotated[
-    str, Path(pattern=CART_ID_PATTERN, description="1-64 characters of A-Z a-z 0-9 . _ -")
-]
+CartIdPath = Annotated[str, Path(pattern=CART_ID_PATTERN, description=ID_DESCRIPTION)]
 
 
 class StoredCart(CartView):

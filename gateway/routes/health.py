@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 from fastapi import APIRouter, status
@@ -11,9 +12,14 @@ from fastapi.responses import JSONResponse
 from gateway.deps import ProducerDep, RegistryHttpDep
 from gateway.models import HealthBody, NotReadyBody, ReadyBody, ReadyChecks
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(tags=["health"])
 
 OK = "ok"
+# A failing check says what is unavailable; why and where (addresses) go to the log.
+UNAVAILABLE = "unavailable"
+RETRY_AFTER_SECONDS = 1  # as the gateway's other 503s
 
 
 @router.get("/health", summary="The process is up")
@@ -29,11 +35,19 @@ async def health() -> HealthBody:
 )
 async def ready(producer: ProducerDep, registry: RegistryHttpDep) -> ReadyBody | JSONResponse:
     kafka, schema_registry = await asyncio.gather(producer.check(), check_registry(registry))
-    checks = ReadyChecks(kafka=kafka or OK, schema_registry=schema_registry or OK)
-    failing = [name for name, reason in checks.model_dump().items() if reason != OK]
+    reasons = {"kafka": kafka, "schema_registry": schema_registry}
+    failing = [name for name, reason in reasons.items() if reason is not None]
+    checks = ReadyChecks(
+        **{name: OK if reason is None else UNAVAILABLE for name, reason in reasons.items()}
+    )
     if failing:
+        log.warning("not ready: %s", "; ".join(f"{n}: {reasons[n]}" for n in failing))
         body = NotReadyBody(detail=f"not ready: {', '.join(failing)}", checks=checks)
-        return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse(
+            body.model_dump(),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return ReadyBody(checks=checks)
 
 

@@ -10,6 +10,7 @@ is its figure so far).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import faust
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 @app.agent(channel(ORDER_SETTLEMENTS))
 async def aggregate_settlements(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
-        await handle_event(event, apply_settlement)
+        offset = event.message.offset
+        await handle_event(event, partial(apply_settlement, offset=offset))
 
 
 def window_value(table: WindowWrapper, key: str) -> Any | None:
@@ -40,7 +42,8 @@ def window_value(table: WindowWrapper, key: str) -> Any | None:
         return None
 
 
-async def apply_settlement(key: str, record: dict[str, Any]) -> None:
+async def apply_settlement(key: str, record: dict[str, Any], offset: int) -> None:
+    """Count the settlement read at `offset` (order-settlements has one partition) once."""
     settlement = rules.settlement_from_record(record)
     if rules.is_too_late(settlement.settled_at, sending.now()):
         log.warning(
@@ -58,61 +61,57 @@ async def apply_settlement(key: str, record: dict[str, Any]) -> None:
     window = rules.window_of(settlement.settled_at)
     sales = at(sales_per_minute, window.start)
     orders = at(orders_per_minute, window.start)
-    sold, left_out = rules.sales_of(settlement)
-    for line in left_out:
+    status = settlement.status.value
+    for line in rules.sales_of(settlement)[1]:
         log.warning(
             "order %s: line of %s in %s, but its first line was in another currency; left out",
             settlement.order_id,
             line.sku,
             line.currency,
         )
-    status = settlement.status.value
 
     marker = rules.counted_key(settlement)
     here, before = rules.dedup_windows(settlement.settled_at)
     counted_here = at(counted_settlements, here.start)
-    if marker in counted_here or marker in at(counted_settlements, before.start):
+    found = window_value(counted_here, marker)
+    if found is None:
+        found = window_value(at(counted_settlements, before.start), marker)
+    sold = {line.sku for line in settlement.lines}
+    counting = rules.count_settlement(
+        settlement,
+        offset,
+        found,
+        {sku: window_value(sales, sku) for sku in sold},
+        window_value(orders, status),
+    )
+    if counting.duplicate:
         # Counted already (a redelivery). Publish the current figures again: if the
         # first attempt stopped before its sends, this completes it; if not, the
         # same records once more change nothing on the compacted topics.
         metrics.count("analytics_duplicates", ORDER_SETTLEMENTS.name)
-        for sku in sold:
-            figures = rules.Sales.from_state(window_value(sales, sku))
-            if figures is not None:
-                await publish_sales(sku, window, figures)
-        count = window_value(orders, status)
-        if count is not None:
-            await publish_orders(settlement.status, window, int(count))
-        return
+    for sku, more, current in counting.left_out:
+        log.warning(
+            "order %s: %s sold in %s, but %s already counts in %s; left out",
+            settlement.order_id,
+            sku,
+            more.currency,
+            rules.window_id(sku, window),
+            current.currency,
+        )
 
-    updated: dict[str, rules.Sales] = {}
-    for sku, more in sold.items():
-        current = rules.Sales.from_state(window_value(sales, sku))
-        figures = rules.add_sales(current, more)
-        if figures is None:
-            assert current is not None
-            log.warning(
-                "order %s: %s sold in %s, but %s already counts in %s; left out",
-                settlement.order_id,
-                sku,
-                more.currency,
-                rules.window_id(sku, window),
-                current.currency,
-            )
-            continue
-        sales[sku] = figures.to_state()
-        updated[sku] = figures
-    count = rules.count_order(window_value(orders, status))
-    orders[status] = count
-    # Marked after the figures, in the same event: a redelivery after a rebalance
-    # finds it. Only a hard crash between the changelog writes of this one event
-    # could leave figures without marker (Faust does not write two changelogs
-    # atomically); then the settlement is counted again rather than lost.
-    counted_here[marker] = True
+    # Each write says in itself what it includes (see streams.analytics.rules): any
+    # of them may be lost in a crash, and handling this message again completes them.
+    for sku, state in counting.sales_writes.items():
+        sales[sku] = state
+    if counting.orders_write is not None:
+        orders[status] = counting.orders_write
+    if counting.marker_write is not None:
+        counted_here[marker] = counting.marker_write
 
-    for sku, figures in updated.items():
+    for sku, figures in counting.sales.items():
         await publish_sales(sku, window, figures)
-    await publish_orders(settlement.status, window, count)
+    if counting.orders is not None:
+        await publish_orders(settlement.status, window, counting.orders)
 
 
 async def publish_sales(sku: str, window: rules.Window, figures: rules.Sales) -> None:

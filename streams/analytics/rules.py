@@ -16,6 +16,21 @@ minute, not a net that changes history.
 
 A settlement counts once per (order id, status), whatever the delivery
 guarantee; the agent remembers what it has counted (see `counted_key`).
+
+Crash safety without transactions: counting a settlement writes several table
+entries (each sku's sales, the status count, the counted marker), each its own
+changelog record, and a crash may keep any subset of them. So every entry says
+in itself what it already holds: a figure carries the offset (on the
+one-partition order-settlements topic) of the last settlement it includes, and
+the marker carries the offset of the settlement that counted it. Settlements
+are handled in offset order, and every figure is cumulative, so a figure whose
+offset is at least a settlement's already includes it. Handling a message
+again after a crash (the consumer resumes from its last committed offset, and
+Faust flushes every changelog write before committing one) writes exactly the
+entries that are missing and skips the ones that survived: the figure and its
+"counted" mark are one record, so the pair cannot be split (`count_settlement`).
+A different message for the same (order, status), such as a saga re-sending a
+settlement, finds the marker with another offset and counts nothing.
 """
 
 from __future__ import annotations
@@ -81,9 +96,15 @@ class Sales:
     revenue: Decimal
     currency: str
 
-    def to_state(self) -> dict[str, Any]:
-        # JSON for the windowed table: Decimal as a string keeps it exact.
-        return {"units": self.units, "revenue": str(self.revenue), "currency": self.currency}
+    def to_state(self, offset: int) -> dict[str, Any]:
+        # JSON for the windowed table: Decimal as a string keeps it exact. `offset`:
+        # the last settlement these figures include.
+        return {
+            "units": self.units,
+            "revenue": str(self.revenue),
+            "currency": self.currency,
+            "offset": offset,
+        }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None) -> Sales | None:
@@ -200,6 +221,103 @@ def add_sales(current: Sales | None, more: Sales) -> Sales | None:
 
 def count_order(current: int | None) -> int:
     return (current or 0) + 1
+
+
+# -- counting once, crash or not -------------------------------------------------------------
+
+# The offset of figures written before they carried one: they include nothing we can name.
+UNKNOWN_OFFSET = -1
+
+
+def offset_of(state: Any) -> int:
+    """The offset of the last settlement a stored figure includes."""
+    if isinstance(state, Mapping):
+        return int(state.get("offset", UNKNOWN_OFFSET))
+    return UNKNOWN_OFFSET
+
+
+def orders_from_state(state: Any) -> int | None:
+    """A stored status count: `{"orders", "offset"}` (or a bare int, as first written)."""
+    if state is None:
+        return None
+    if isinstance(state, Mapping):
+        return int(state["orders"])
+    return int(state)
+
+
+def orders_to_state(orders: int, offset: int) -> dict[str, Any]:
+    return {"orders": orders, "offset": offset}
+
+
+def is_another_message(marker: Any, offset: int) -> bool:
+    """True when a stored counted marker was written for a message other than `offset`.
+
+    Markers hold the offset that counted them; `True` is a marker from before they
+    did, so it can only be treated as another message.
+    """
+    if marker is None:
+        return False
+    if isinstance(marker, bool) or not isinstance(marker, int):
+        return True
+    return marker != offset
+
+
+@dataclass(frozen=True)
+class Counting:
+    """What handling one settlement writes and publishes."""
+
+    duplicate: bool
+    # Table entries to write: sales per sku, the status count, the counted marker.
+    sales_writes: dict[str, dict[str, Any]]
+    orders_write: dict[str, Any] | None
+    marker_write: int | None
+    # The figures to publish afterwards (new or, when nothing changed, current).
+    sales: dict[str, Sales]
+    orders: int | None
+    left_out: list[tuple[str, Sales, Sales]]  # (sku, more, current) in another currency
+
+
+def count_settlement(
+    settlement: Settlement,
+    offset: int,
+    marker: Any,
+    sales_states: Mapping[str, Any],
+    orders_state: Any,
+) -> Counting:
+    """Count a settlement read at `offset` once, given what the tables hold now.
+
+    `marker` is the stored counted marker for the settlement (None if absent),
+    `sales_states` each sold sku's stored figures in the window, `orders_state`
+    the status's stored count. A figure already holding this offset is left as
+    it is, so a message handled again after a crash completes what is missing.
+    """
+    sold, _ = sales_of(settlement)
+    current = {sku: Sales.from_state(sales_states.get(sku)) for sku in sold}
+    if is_another_message(marker, offset):
+        published = {sku: figures for sku, figures in current.items() if figures is not None}
+        return Counting(True, {}, None, None, published, orders_from_state(orders_state), [])
+
+    writes: dict[str, dict[str, Any]] = {}
+    published = {}
+    left_out: list[tuple[str, Sales, Sales]] = []
+    for sku, more in sold.items():
+        figures = current[sku]
+        if figures is not None and offset_of(sales_states.get(sku)) >= offset:
+            published[sku] = figures  # counted before a crash: this entry survived
+            continue
+        added = add_sales(figures, more)
+        if added is None:
+            assert figures is not None
+            left_out.append((sku, more, figures))
+            continue
+        writes[sku] = added.to_state(offset)
+        published[sku] = added
+    orders = orders_from_state(orders_state)
+    orders_write = None
+    if orders is None or offset_of(orders_state) < offset:
+        orders = count_order(orders)
+        orders_write = orders_to_state(orders, offset)
+    return Counting(False, writes, orders_write, offset, published, orders, left_out)
 
 
 # -- published records ---------------------------------------------------------------------

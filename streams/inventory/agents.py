@@ -20,6 +20,7 @@ from streams.errors import RuleError
 from streams.inventory import rules
 from streams.inventory.records import (
     inventory_record,
+    origin_from_record,
     product_from_state,
     product_to_state,
     stock_from_state,
@@ -50,6 +51,7 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
     if key != sku:
         raise RuleError(f"inventory command for sku {sku!r} arrived under key {key!r}")
     kind, payload = command["payload"]
+    origin = origin_from_record(command.get("origin"))
     table_key = sku
     before = stock_from_state(sku, inventory.get(table_key))
     product = product_from_state(catalog.get(table_key))
@@ -84,21 +86,23 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
         case "momentum.ReserveStock":
             order_id = payload["order_id"]
             after, decision = rules.decide_reservation(
-                before, product, order_id, payload["quantity"]
+                before, product, order_id, payload["quantity"], origin
             )
             await reply_to_order(order_id, sku, decision)
         case "momentum.ReleaseStock":
-            after = rules.release(before, payload["order_id"])
+            after = rules.release(before, payload["order_id"], origin)
         case "momentum.CommitStock":
-            after = rules.commit(before, payload["order_id"])
+            after = rules.commit(before, payload["order_id"], origin)
         case "momentum.ReturnStock":
-            after = rules.return_stock(before, payload["order_id"])
+            after = rules.return_stock(before, payload["order_id"], payload["quantity"], origin)
         case _:
             raise RuleError(f"unknown inventory command {kind}")
 
     creates = kind in ("momentum.UpsertProduct", "momentum.Restock") and table_key not in inventory
     if after != before or creates:
         inventory[table_key] = stock_to_state(after, now)
+    # The public record only when a figure moved (a step may change only `applied`).
+    if levels(after) != levels(before) or creates:
         await sending.publish(INVENTORY, sku, inventory_record(after, now))
         if rules.crossed_low_stock(before, after):
             await sending.send(
@@ -112,6 +116,10 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
                     "occurred_at": now,
                 },
             )
+
+
+def levels(stock: rules.Stock) -> tuple[int, int, int]:
+    return stock.on_hand, stock.reserved, stock.low_stock_threshold
 
 
 async def reject(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from streams.inventory.rules import Product, Stock
+from streams.inventory.rules import Origin, Product, Stock
 
 
 def stock_from_state(sku: str, record: dict[str, Any] | None) -> Stock:
@@ -15,10 +15,9 @@ def stock_from_state(sku: str, record: dict[str, Any] | None) -> Stock:
         sku=record["sku"],
         on_hand=record["on_hand"],
         reservations=dict(record["reservations"]),
-        committed=dict(record["committed"]),
         low_stock_threshold=record["low_stock_threshold"],
         recent_commands=tuple(record["recent_commands"]),
-        closed_orders=tuple(record["closed_orders"]),
+        applied=dict(record["applied"]),
     )
 
 
@@ -26,13 +25,19 @@ def stock_to_state(stock: Stock, now: datetime) -> dict[str, Any]:
     return {
         "sku": stock.sku,
         "on_hand": stock.on_hand,
-        "reservations": stock.reservations,
-        "committed": stock.committed,
+        "reservations": dict(stock.reservations),
         "low_stock_threshold": stock.low_stock_threshold,
         "recent_commands": list(stock.recent_commands),
-        "closed_orders": list(stock.closed_orders),
+        "applied": dict(stock.applied),
         "updated_at": now,
     }
+
+
+def origin_from_record(record: dict[str, Any] | None) -> Origin | None:
+    """The rule's Origin from an InventoryCommand's `origin` (None when the sender set none)."""
+    if record is None:
+        return None
+    return Origin(f"{record['topic']}:{record['partition']}", record["offset"])
 
 
 def inventory_record(stock: Stock, now: datetime) -> dict[str, Any]:

@@ -9,6 +9,7 @@ rejection of a command the rule refused (sent to its requester's log).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import faust
@@ -55,10 +56,19 @@ EXPIRY_SCAN_SECONDS = 1.0
 @app.agent(saga_inbox)
 async def process_order_messages(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
-        await handle_event(event, apply_order_message)
+        await handle_event(event, partial(apply_order_message, origin=origin_of(event)))
 
 
-async def apply_order_message(key: str, message: dict[str, Any]) -> None:
+def origin_of(event: faust.EventT[bytes]) -> dict[str, Any]:
+    """Where the message being handled was read: every stock step sent for it carries this,
+    so a sku recognises a step sent again for the same message (see streams.inventory.rules)."""
+    message = event.message
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+
+
+async def apply_order_message(
+    key: str, message: dict[str, Any], origin: dict[str, Any] | None = None
+) -> None:
     order_id = message["order_id"]
     if key != order_id:
         raise RuleError(f"message for order {order_id!r} arrived under key {key!r}")
@@ -103,14 +113,14 @@ async def apply_order_message(key: str, message: dict[str, Any]) -> None:
     effects = await send_rejections(message, kind, payload, effects)
     if new is None or new is order:
         if effects:  # a late reply asking for compensation on an unchanged order
-            await carry_out(order, effects)
+            await carry_out(order, effects, origin)
         return
     orders[order_id] = order_to_state(new)
     if new.settled:
         open_orders.pop(order_id.encode(), None)
     elif order is None:
         open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
-    await carry_out(new, effects)
+    await carry_out(new, effects, origin)
     if new.settled and (order is None or order.status is not new.status):
         await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
 
@@ -141,23 +151,23 @@ async def send_rejections(
     return rest
 
 
-async def carry_out(order: rules.Order | None, effects: list[rules.Effect]) -> None:
+async def carry_out(
+    order: rules.Order | None, effects: list[rules.Effect], origin: dict[str, Any] | None
+) -> None:
     assert order is not None
+    oid = order.order_id
     for effect in effects:
         match effect:
             case rules.Reserve(sku, quantity):
-                await inventory_command(
-                    sku,
-                    ("momentum.ReserveStock", {"order_id": order.order_id, "quantity": quantity}),
-                )
+                payload: dict[str, Any] = {"order_id": oid, "quantity": quantity}
+                await inventory_command(sku, ("momentum.ReserveStock", payload), origin)
             case rules.Release(sku):
-                await inventory_command(
-                    sku, ("momentum.ReleaseStock", {"order_id": order.order_id})
-                )
+                await inventory_command(sku, ("momentum.ReleaseStock", {"order_id": oid}), origin)
             case rules.Commit(sku):
-                await inventory_command(sku, ("momentum.CommitStock", {"order_id": order.order_id}))
-            case rules.Return(sku):
-                await inventory_command(sku, ("momentum.ReturnStock", {"order_id": order.order_id}))
+                await inventory_command(sku, ("momentum.CommitStock", {"order_id": oid}), origin)
+            case rules.Return(sku, quantity):
+                payload = {"order_id": oid, "quantity": quantity}
+                await inventory_command(sku, ("momentum.ReturnStock", payload), origin)
             case rules.Authorize(amount, currency, token):
                 await payment_command(
                     order.order_id,
@@ -178,7 +188,9 @@ async def carry_out(order: rules.Order | None, effects: list[rules.Effect]) -> N
                     await sending.publish(ORDER_LINES, line["line_id"], line)
 
 
-async def inventory_command(sku: str, payload: tuple[str, dict[str, Any]]) -> None:
+async def inventory_command(
+    sku: str, payload: tuple[str, dict[str, Any]], origin: dict[str, Any] | None
+) -> None:
     await sending.send(
         INVENTORY_COMMANDS,
         sku,
@@ -187,6 +199,7 @@ async def inventory_command(sku: str, payload: tuple[str, dict[str, Any]]) -> No
             "sku": sku,
             "issued_at": sending.now(),
             "payload": payload,
+            "origin": origin,
         },
     )
 

@@ -135,6 +135,7 @@ class Commit:
 @dataclass(frozen=True)
 class Return:
     sku: str
+    quantity: int  # the sku keeps no record of committed orders: the saga says how many
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,8 @@ def cancel_order(
             lines=lines,
             updated_at=now,
         )
-        return cancelled, [*(Return(line.sku) for line in lines), Refund(), Publish()]
+        effects: list[Effect] = [Return(line.sku, line.quantity) for line in lines]
+        return cancelled, [*effects, Refund(), Publish()]
     return _give_up(order, Status.CANCELLED, Reason.CUSTOMER_CANCELLED, now)
 
 

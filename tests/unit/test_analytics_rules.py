@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import combinations
 from typing import Any
 
 import pytest
 from faust.windows import TumblingWindow
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.codec import AvroCodec
 from streams.analytics.rules import (
@@ -22,6 +26,7 @@ from streams.analytics.rules import (
     Window,
     add_sales,
     count_order,
+    count_settlement,
     counted_key,
     dedup_windows,
     is_too_late,
@@ -218,8 +223,8 @@ def test_a_window_keeps_its_first_currency() -> None:
 
 def test_figures_survive_the_table_round_trip_exactly() -> None:
     figures = Sales(3, Decimal("37.50"), "BRL")
-    state = figures.to_state()
-    assert state == {"units": 3, "revenue": "37.50", "currency": "BRL"}
+    state = figures.to_state(offset=41)
+    assert state == {"units": 3, "revenue": "37.50", "currency": "BRL", "offset": 41}
     assert Sales.from_state(state) == figures
     assert Sales.from_state(None) is None
 
@@ -233,38 +238,60 @@ def test_orders_are_counted_one_by_one() -> None:
 
 
 class Minutes:
-    """The agent's bookkeeping with plain dicts: figures per window, counted pairs."""
+    """The agent's bookkeeping over plain dicts: figures per window, counted markers.
+
+    `lose` names writes a crash loses while a settlement is handled (`sales:<sku>`,
+    `orders`, `marker`); the agent then handles the same message again.
+    """
 
     def __init__(self) -> None:
-        self.sales: dict[str, Sales] = {}
-        self.orders: dict[str, int] = {}
-        self.counted: dict[tuple[str, Window], bool] = {}
+        self.sales: dict[str, dict[str, Any]] = {}
+        self.orders: dict[str, Any] = {}
+        self.counted: dict[tuple[str, Window], int] = {}
+        self.next_offset = 0
 
-    def apply(self, s: Settlement) -> bool:
+    def apply(
+        self, s: Settlement, offset: int | None = None, lose: frozenset[str] = frozenset()
+    ) -> bool:
+        if offset is None:
+            offset, self.next_offset = self.next_offset, self.next_offset + 1
         here, before = dedup_windows(s.settled_at)
         key = counted_key(s)
-        if (key, here) in self.counted or (key, before) in self.counted:
-            return False
+        marker = self.counted.get((key, here), self.counted.get((key, before)))
         window = window_of(s.settled_at)
-        for sku, more in sales_of(s)[0].items():
-            figures = add_sales(self.sales.get(window_id(sku, window)), more)
-            if figures is not None:
-                self.sales[window_id(sku, window)] = figures
         status_id = window_id(s.status.value, window)
-        self.orders[status_id] = count_order(self.orders.get(status_id))
-        self.counted[(key, here)] = True
-        return True
+        counting = count_settlement(
+            s,
+            offset,
+            marker,
+            {line.sku: self.sales.get(window_id(line.sku, window)) for line in s.lines},
+            self.orders.get(status_id),
+        )
+        for sku, state in counting.sales_writes.items():
+            if f"sales:{sku}" not in lose:
+                self.sales[window_id(sku, window)] = state
+        if counting.orders_write is not None and "orders" not in lose:
+            self.orders[status_id] = counting.orders_write
+        if counting.marker_write is not None and "marker" not in lose:
+            self.counted[(key, here)] = counting.marker_write
+        return not counting.duplicate
+
+    def figures(self) -> dict[str, Sales | None]:
+        return {window: Sales.from_state(state) for window, state in self.sales.items()}
+
+    def counts(self) -> dict[str, int]:
+        return {window: state["orders"] for window, state in self.orders.items()}
 
 
 def test_a_redelivered_settlement_is_not_counted_twice() -> None:
     minutes = Minutes()
     assert minutes.apply(settlement()) is True
     assert minutes.apply(settlement()) is False
-    assert minutes.sales == {
+    assert minutes.figures() == {
         "tee@2026-11-02T12:01:00Z": Sales(2, Decimal("25.00"), "BRL"),
         "mug@2026-11-02T12:01:00Z": Sales(1, Decimal("7.25"), "BRL"),
     }
-    assert minutes.orders == {"CONFIRMED@2026-11-02T12:01:00Z": 1}
+    assert minutes.counts() == {"CONFIRMED@2026-11-02T12:01:00Z": 1}
 
 
 def test_a_replayed_settlement_with_a_later_time_is_not_counted_twice() -> None:
@@ -274,7 +301,7 @@ def test_a_replayed_settlement_with_a_later_time_is_not_counted_twice() -> None:
     minutes = Minutes()
     assert minutes.apply(settlement(settled_at=first)) is True
     assert minutes.apply(settlement(settled_at=first + timedelta(seconds=2))) is False
-    assert list(minutes.orders.values()) == [1]
+    assert list(minutes.counts().values()) == [1]
 
 
 def test_per_status_counts_per_minute() -> None:
@@ -287,14 +314,14 @@ def test_per_status_counts_per_minute() -> None:
         ("o4", "EXPIRED", T + WINDOW),
     ]:
         minutes.apply(settlement(order_id=order_id, status=status, settled_at=at))
-    assert minutes.orders == {
+    assert minutes.counts() == {
         "CONFIRMED@2026-11-02T12:01:00Z": 2,
         "REJECTED@2026-11-02T12:01:00Z": 1,
         "CANCELLED@2026-11-02T12:02:00Z": 1,
         "EXPIRED@2026-11-02T12:02:00Z": 1,
     }
     # The cancellation does not take the sale back out of its minute.
-    assert minutes.sales["tee@2026-11-02T12:01:00Z"] == Sales(4, Decimal("50.00"), "BRL")
+    assert minutes.figures()["tee@2026-11-02T12:01:00Z"] == Sales(4, Decimal("50.00"), "BRL")
 
 
 def test_the_same_order_counts_once_per_status() -> None:
@@ -343,3 +370,88 @@ def test_sales_record_gives_revenue_in_cents() -> None:
     assert r["revenue"].as_tuple().exponent == -2
     assert str(r["revenue"]) == "37.50"
     assert r["window_id"] == "tee@2026-11-02T12:01:00Z"
+
+
+# -- crash between the writes of one settlement ---------------------------------------------
+
+ALL_WRITES = ["sales:tee", "sales:mug", "orders", "marker"]
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [frozenset(c) for n in range(len(ALL_WRITES) + 1) for c in combinations(ALL_WRITES, n)],
+    ids=lambda lost: "+".join(sorted(lost)) or "none",
+)
+def test_a_crash_between_the_writes_counts_the_settlement_once(lost: frozenset[str]) -> None:
+    """Whatever subset of one settlement's writes a crash keeps, handling the message again
+    (the consumer resumes from its committed offset) ends with it counted exactly once."""
+    minutes = Minutes()
+    minutes.apply(settlement(order_id="o0"), offset=6)
+    minutes.apply(settlement(order_id="o1"), offset=7, lose=lost)
+    minutes.apply(settlement(order_id="o1"), offset=7)  # the same message, again
+    minutes.apply(settlement(order_id="o1"), offset=9)  # the saga sent it again: another message
+    assert minutes.figures() == {
+        "tee@2026-11-02T12:01:00Z": Sales(4, Decimal("50.00"), "BRL"),
+        "mug@2026-11-02T12:01:00Z": Sales(2, Decimal("14.50"), "BRL"),
+    }
+    assert minutes.counts() == {"CONFIRMED@2026-11-02T12:01:00Z": 2}
+
+
+def test_the_old_two_write_scheme_double_counted_after_a_crash() -> None:
+    # What the figure carrying its own offset prevents: without it, a crash that kept the
+    # figures and lost the marker counted the settlement again when it was handled again.
+    minutes = Minutes()
+    minutes.apply(settlement(), offset=3, lose=frozenset({"marker"}))
+    for state in minutes.sales.values():
+        del state["offset"]  # a figure that does not say what it includes
+    minutes.orders = {k: v["orders"] for k, v in minutes.orders.items()}
+    minutes.apply(settlement(), offset=3)
+    assert minutes.counts() == {"CONFIRMED@2026-11-02T12:01:00Z": 2}
+
+
+def test_figures_and_markers_from_before_offsets_still_work() -> None:
+    minutes = Minutes()
+    minutes.sales = {
+        "tee@2026-11-02T12:01:00Z": {"units": 1, "revenue": "12.50", "currency": "BRL"}
+    }
+    minutes.orders = {"CONFIRMED@2026-11-02T12:01:00Z": 1}
+    here, _ = dedup_windows(T)
+    minutes.counted = {("o0:CONFIRMED", here): True}  # type: ignore[dict-item]
+    assert minutes.apply(settlement(order_id="o0"), offset=5) is False
+    assert minutes.apply(settlement(order_id="o1"), offset=6) is True
+    assert minutes.counts() == {"CONFIRMED@2026-11-02T12:01:00Z": 2}
+    assert minutes.figures()["tee@2026-11-02T12:01:00Z"] == Sales(3, Decimal("37.50"), "BRL")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_settlements_count_once_through_crashes_and_resends(data: st.DataObject) -> None:
+    """A topic of settlements, some sent again by the saga; the agent crashes now and then,
+    losing any of the writes of messages after its last commit, and resumes there."""
+    orders = data.draw(st.lists(st.sampled_from(["o1", "o2", "o3", "o4"]), min_size=1, max_size=12))
+    statuses = {"o1": "CONFIRMED", "o2": "REJECTED", "o3": "CONFIRMED", "o4": "CANCELLED"}
+    topic = [settlement(order_id=o, status=statuses[o]) for o in orders]
+    minutes, position, committed, crashes = Minutes(), 0, 0, 0
+    while position < len(topic):
+        lose: frozenset[str] = frozenset()
+        if crashes < 5 and data.draw(st.integers(0, 4), label="crash?") == 4:
+            lose = frozenset(data.draw(st.sets(st.sampled_from(ALL_WRITES)), label="lost"))
+        minutes.apply(topic[position], offset=position, lose=lose)
+        position += 1
+        if lose:
+            crashes += 1
+            position = data.draw(st.integers(committed, position - 1), label="resume at")
+        elif data.draw(st.booleans(), label="commit?"):
+            committed = position
+
+    distinct = {o: statuses[o] for o in orders}
+    sold = sum(1 for status in distinct.values() if status == "CONFIRMED")
+    expected_counts = Counter(distinct.values())
+    assert minutes.counts() == {
+        f"{status}@2026-11-02T12:01:00Z": n for status, n in expected_counts.items()
+    }
+    if sold:
+        assert minutes.figures() == {
+            "tee@2026-11-02T12:01:00Z": Sales(2 * sold, Decimal("25.00") * sold, "BRL"),
+            "mug@2026-11-02T12:01:00Z": Sales(sold, Decimal("7.25") * sold, "BRL"),
+        }

@@ -139,7 +139,7 @@ async def test_bad_ids_and_bodies_are_422(
 async def test_cart_id_of_64_allowed_characters_is_fine() -> None:
     async with running_gateway(FakeReader()) as gw:
         response = await gw.client.put(
-            f"/v1/carts/{'a.B_-9' * 10}abcd/items/tee-m", json={"quantity": 1}, headers=ALICE
+            f"/v1/carts/{'aB_-9z' * 10}abcd/items/tee-m", json={"quantity": 1}, headers=ALICE
         )
     assert response.status_code == 202, response.text
 

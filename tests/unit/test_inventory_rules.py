@@ -3,16 +3,19 @@ and who owns a sku's product (first creator; admins edit without taking it over)
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.errors import RuleError
 from streams.inventory.rules import (
     RECENT_COMMANDS_KEPT,
     Granted,
+    Origin,
     Product,
     Refused,
     RejectReason,
@@ -37,18 +40,23 @@ GRANT_3 = Granted(3, Decimal("12.50"), "BRL")
 def stock(
     on_hand: int = 0,
     reservations: dict[str, int] | None = None,
-    committed: dict[str, int] | None = None,
     threshold: int = 5,
     recent: tuple[str, ...] = (),
+    applied: dict[str, int] | None = None,
 ) -> Stock:
     return Stock(
         sku="tee",
         on_hand=on_hand,
         reservations=dict(reservations or {}),
-        committed=dict(committed or {}),
         low_stock_threshold=threshold,
         recent_commands=recent,
+        applied=dict(applied or {}),
     )
+
+
+def at(offset: int, source: str = "order-events:0") -> Origin:
+    """The origin of a saga step: the saga message it was sent for."""
+    return Origin(source, offset)
 
 
 # -- restock ------------------------------------------------------------------------------
@@ -151,14 +159,6 @@ def test_set_threshold(before: Stock, threshold: int, expected: Stock) -> None:
             GRANT_3,
             id="duplicate-when-nothing-else-available",
         ),
-        pytest.param(
-            stock(7, committed={"o1": 3}),
-            PRODUCT,
-            3,
-            stock(7, committed={"o1": 3}),
-            GRANT_3,
-            id="duplicate-after-commit",
-        ),
     ],
 )
 def test_decide_reservation(
@@ -189,55 +189,156 @@ def test_reservation_snapshots_the_catalog_price() -> None:
     assert decision == Granted(2, Decimal("0.10"), "USD")
 
 
-# -- release, commit, return ----------------------------------------------------------------
-
-
-def closed(s: Stock, *order_ids: str) -> Stock:
-    return dataclasses.replace(s, closed_orders=order_ids)
-
-
-HELD = stock(10, {"o1": 3, "o2": 1})
-COMMITTED = stock(7, {"o2": 1}, committed={"o1": 3})
+# -- origins: a redelivered saga step changes nothing ---------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("operation", "before", "expected"),
+    ("before", "origin", "expected_stock", "expected_decision"),
     [
-        pytest.param(release, HELD, closed(stock(10, {"o2": 1}), "o1"), id="release-held"),
-        pytest.param(release, stock(10, {"o2": 1}), stock(10, {"o2": 1}), id="release-unknown"),
-        pytest.param(release, COMMITTED, COMMITTED, id="release-after-commit"),
-        pytest.param(commit, HELD, COMMITTED, id="commit-held"),
-        pytest.param(commit, COMMITTED, COMMITTED, id="commit-twice"),
-        pytest.param(commit, stock(10, {"o2": 1}), stock(10, {"o2": 1}), id="commit-released"),
         pytest.param(
-            return_stock, COMMITTED, closed(stock(10, {"o2": 1}), "o1"), id="return-committed"
+            stock(10),
+            at(5),
+            stock(10, {"o1": 3}, applied={"order-events:0": 5}),
+            GRANT_3,
+            id="first-is-applied-and-marked",
         ),
-        pytest.param(return_stock, HELD, HELD, id="return-only-reserved"),
-        pytest.param(return_stock, stock(10, {"o2": 1}), stock(10, {"o2": 1}), id="return-twice"),
+        pytest.param(
+            stock(10, {"o1": 3}, applied={"order-events:0": 5}),
+            at(5),
+            stock(10, {"o1": 3}, applied={"order-events:0": 5}),
+            GRANT_3,
+            id="redelivery-while-held-answers-the-grant-again",
+        ),
+        pytest.param(
+            stock(7, applied={"order-events:0": 9}),
+            at(5),
+            stock(7, applied={"order-events:0": 9}),
+            Refused(RejectReason.OUT_OF_STOCK),
+            id="redelivery-after-commit-holds-nothing",
+        ),
+        pytest.param(
+            stock(10, applied={"order-events:0": 9, "order-commands:0": 2}),
+            at(3, "order-commands:0"),
+            stock(10, {"o1": 3}, applied={"order-events:0": 9, "order-commands:0": 3}),
+            GRANT_3,
+            id="each-saga-partition-has-its-own-offset",
+        ),
+        pytest.param(
+            stock(1),
+            at(5),
+            stock(1, applied={"order-events:0": 5}),
+            Refused(RejectReason.OUT_OF_STOCK),
+            id="a-refusal-is-marked-too",
+        ),
     ],
 )
-def test_release_commit_return(
-    operation: Callable[[Stock, str], Stock], before: Stock, expected: Stock
+def test_reserve_with_origin(
+    before: Stock, origin: Origin, expected_stock: Stock, expected_decision: Granted | Refused
 ) -> None:
-    assert operation(before, "o1") == expected
+    assert decide_reservation(before, PRODUCT, "o1", 3, origin) == (
+        expected_stock,
+        expected_decision,
+    )
 
 
-@pytest.mark.parametrize("operation", [release, commit, return_stock])
-@pytest.mark.parametrize("before", [stock(), HELD, COMMITTED, stock(2, committed={"o1": 5})])
+def test_reserve_of_an_unknown_sku_stores_nothing() -> None:
+    assert decide_reservation(stock(), None, "o1", 3, at(5)) == (
+        stock(),
+        Refused(RejectReason.UNKNOWN_SKU),
+    )
+
+
+HELD = stock(10, {"o1": 3, "o2": 1}, applied={"order-events:0": 4})
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        pytest.param(
+            lambda s: release(s, "o1", at(5)),
+            stock(10, {"o2": 1}, applied={"order-events:0": 5}),
+            id="release-held",
+        ),
+        pytest.param(lambda s: release(s, "o3", at(5)), HELD, id="release-unknown"),
+        pytest.param(
+            lambda s: commit(s, "o1", at(5)),
+            stock(7, {"o2": 1}, applied={"order-events:0": 5}),
+            id="commit-held-drops-the-hold",
+        ),
+        pytest.param(lambda s: commit(s, "o3", at(5)), HELD, id="commit-unknown"),
+        pytest.param(
+            lambda s: return_stock(s, "o9", 2, at(5)),
+            stock(12, {"o1": 3, "o2": 1}, applied={"order-events:0": 5}),
+            id="return-adds-its-quantity",
+        ),
+        pytest.param(lambda s: release(s, "o1", at(4)), HELD, id="release-redelivered"),
+        pytest.param(lambda s: commit(s, "o1", at(3)), HELD, id="commit-redelivered"),
+        pytest.param(lambda s: return_stock(s, "o9", 2, at(4)), HELD, id="return-redelivered"),
+        pytest.param(
+            lambda s: commit(s, "o1", None),
+            stock(7, {"o2": 1}, applied={"order-events:0": 4}),
+            id="commit-without-origin",
+        ),
+    ],
+)
+def test_release_commit_return(step: Callable[[Stock], Stock], expected: Stock) -> None:
+    assert step(HELD) == expected
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        lambda s, o: release(s, "o1", o),
+        lambda s, o: commit(s, "o1", o),
+        lambda s, o: return_stock(s, "o1", 3, o),
+        lambda s, o: decide_reservation(s, PRODUCT, "o1", 3, o)[0],
+    ],
+    ids=["release", "commit", "return", "reserve"],
+)
+@pytest.mark.parametrize("before", [stock(), HELD, stock(2, applied={"order-events:0": 9})])
 def test_applying_twice_is_applying_once(
-    operation: Callable[[Stock, str], Stock], before: Stock
+    step: Callable[[Stock, Origin], Stock], before: Stock
 ) -> None:
-    once = operation(before, "o1")
-    assert operation(once, "o1") == once
+    once = step(before, at(7))
+    assert step(once, at(7)) == once
+
+
+def test_commit_twice_without_origin_commits_once() -> None:
+    once = commit(HELD, "o1")
+    assert commit(once, "o1") == once
 
 
 def test_commit_moves_reserved_units_off_on_hand_and_return_brings_them_back() -> None:
-    committed = commit(HELD, "o1")
+    committed = commit(HELD, "o1", at(5))
     assert (committed.on_hand, committed.reserved, committed.available) == (7, 1, 6)
-    assert committed.committed == {"o1": 3}
-    returned = return_stock(committed, "o1")
+    assert "o1" not in committed.reservations
+    returned = return_stock(committed, "o1", 3, at(6))
     assert (returned.on_hand, returned.reserved, returned.available) == (10, 1, 9)
-    assert returned.committed == {}
+
+
+@pytest.mark.parametrize(
+    ("origin", "quantity"), [(None, 3), (at(5), 0), (at(5), -1)], ids=["no-origin", "0", "-1"]
+)
+def test_return_needs_its_origin_and_a_quantity(origin: Origin | None, quantity: int) -> None:
+    with pytest.raises(RuleError):
+        return_stock(HELD, "o1", quantity, origin)
+
+
+def test_a_sku_row_does_not_grow_with_orders_sold() -> None:
+    # Thousands of orders reserved, committed, some returned, through two saga partitions:
+    # the row holds the open reservations and one offset per saga partition, nothing more.
+    current = restock(stock(), "r1", 10_000)
+    for n in range(3000):
+        source = f"order-events:{n % 2}"
+        current, decision = decide_reservation(current, PRODUCT, f"o{n}", 2, at(3 * n, source))
+        assert isinstance(decision, Granted)
+        current = commit(current, f"o{n}", at(3 * n + 1, source))
+        if n % 10 == 0:
+            current = return_stock(current, f"o{n}", 2, at(3 * n + 2, source))
+    current, _ = decide_reservation(current, PRODUCT, "open", 1, at(10**6))
+    assert current.on_hand == 10_000 - 2 * 3000 + 2 * 300
+    assert current.reservations == {"open": 1}
+    assert set(current.applied) == {"order-events:0", "order-events:1"}
 
 
 # -- low stock ----------------------------------------------------------------------------
@@ -269,21 +370,131 @@ def test_crossed_low_stock(before: Stock, after: Stock, expected: bool) -> None:
 
 
 def test_late_duplicate_reserve_after_release_holds_nothing() -> None:
-    # Reserve -> Release, then the Reserve is delivered again out of order.
-    held, _ = decide_reservation(stock(10), PRODUCT, "o1", 3)
-    released = release(held, "o1")
-    again, decision = decide_reservation(released, PRODUCT, "o1", 3)
+    # Reserve -> Release, then the Reserve is delivered again (a redelivery: same origin).
+    held, _ = decide_reservation(stock(10), PRODUCT, "o1", 3, at(1, "order-commands:0"))
+    released = release(held, "o1", at(2))
+    again, decision = decide_reservation(released, PRODUCT, "o1", 3, at(1, "order-commands:0"))
     assert isinstance(decision, Refused)
-    assert again.reserved == 0
-    assert commit(again, "o1") == again
+    assert again == released
+    assert commit(again, "o1", at(1)) == again
 
 
 def test_late_duplicate_reserve_after_return_holds_nothing() -> None:
-    held, _ = decide_reservation(stock(10), PRODUCT, "o1", 3)
-    returned = return_stock(commit(held, "o1"), "o1")
-    again, decision = decide_reservation(returned, PRODUCT, "o1", 3)
+    held, _ = decide_reservation(stock(10), PRODUCT, "o1", 3, at(1, "order-commands:0"))
+    returned = return_stock(commit(held, "o1", at(2)), "o1", 3, at(3, "order-commands:0"))
+    again, decision = decide_reservation(returned, PRODUCT, "o1", 3, at(1, "order-commands:0"))
     assert isinstance(decision, Refused)
-    assert (again.on_hand, again.reserved, again.committed) == (10, 0, {})
+    assert again == returned
+    assert (again.on_hand, again.reserved) == (10, 0)
+    # And the return sent again for the same cancel brings nothing back twice.
+    assert return_stock(again, "o1", 3, at(3, "order-commands:0")) == returned
+
+
+# -- property: each saga step counts once, whatever is delivered again ------------------------
+
+SOURCES = ("order-commands:0", "order-events:0", "order-events:1")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # reserve, release, commit, return
+    order_id: str
+    quantity: int
+    origin: Origin
+
+
+def apply_step(current: Stock, step: Step) -> tuple[Stock, Granted | Refused | None]:
+    match step.kind:
+        case "reserve":
+            return decide_reservation(current, PRODUCT, step.order_id, step.quantity, step.origin)
+        case "release":
+            return release(current, step.order_id, step.origin), None
+        case "commit":
+            return commit(current, step.order_id, step.origin), None
+        case _:
+            return return_stock(current, step.order_id, step.quantity, step.origin), None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_each_saga_step_counts_once_whatever_is_delivered_again(data: st.DataObject) -> None:
+    """A saga sends steps from several partitions, each in offset order; it may send again
+    every step since its last commit (a restart that lost its uncommitted state), and the
+    sku's consumer may read part of its log again (a rebalance). The sku must end exactly
+    where applying each distinct step once leads: the reference ledger below."""
+    opening = data.draw(st.integers(0, 15), label="opening stock")
+    on_hand, holds = opening, dict[str, int]()  # the reference ledger
+    answers: dict[str, bool] = {}  # order id -> granted, per the reference
+    states: dict[str, str] = {}
+    offsets = dict.fromkeys(SOURCES, 0)
+    sent: dict[str, list[Step]] = {source: [] for source in SOURCES}
+    committed = dict.fromkeys(SOURCES, 0)  # how many of a source's sends are committed
+    log: list[Step] = []
+
+    def emit(kind: str, order_id: str, quantity: int) -> None:
+        source = data.draw(st.sampled_from(SOURCES), label="source")
+        offsets[source] += data.draw(st.integers(1, 3), label="gap")
+        step = Step(kind, order_id, quantity, Origin(source, offsets[source]))
+        sent[source].append(step)
+        log.append(step)
+
+    for n in range(data.draw(st.integers(1, 40), label="actions")):
+        held = sorted(o for o, s in states.items() if s == "held")
+        done = sorted(o for o, s in states.items() if s == "committed")
+        choices = ["reserve", "resend", "commit-offsets"]
+        choices += ["release", "commit"] if held else []
+        choices += ["return"] if done else []
+        match data.draw(st.sampled_from(choices), label="action"):
+            case "reserve":
+                order_id, quantity = f"o{n}", data.draw(st.integers(1, 5), label="quantity")
+                granted = on_hand - sum(holds.values()) >= quantity
+                answers[order_id] = granted
+                states[order_id] = "held" if granted else "refused"
+                if granted:
+                    holds[order_id] = quantity
+                emit("reserve", order_id, quantity)
+            case "release":
+                order_id = data.draw(st.sampled_from(held), label="order")
+                states[order_id] = "released"
+                emit("release", order_id, holds.pop(order_id))
+            case "commit":
+                order_id = data.draw(st.sampled_from(held), label="order")
+                states[order_id] = "committed"
+                on_hand -= holds[order_id]
+                emit("commit", order_id, holds.pop(order_id))
+            case "return":
+                order_id = data.draw(st.sampled_from(done), label="order")
+                states[order_id] = "returned"
+                quantity = next(s.quantity for s in log if s.order_id == order_id)
+                on_hand += quantity
+                emit("return", order_id, quantity)
+            case "resend":
+                # The saga restarts from its last committed offset and sends it all again.
+                source = data.draw(st.sampled_from(SOURCES), label="saga restarts")
+                log.extend(sent[source][committed[source] :])
+            case "commit-offsets":
+                source = data.draw(st.sampled_from(SOURCES), label="saga commits")
+                committed[source] = len(sent[source])
+
+    # The sku's consumer reads the log, now and then going back a few messages.
+    current, position, first_answer = stock(opening), 0, dict[str, bool]()
+    rewinds = 0
+    while position < len(log):
+        step = log[position]
+        current, decision = apply_step(current, step)
+        if step.kind == "reserve" and step.order_id not in first_answer:
+            first_answer[step.order_id] = isinstance(decision, Granted)
+        elif step.kind == "reserve":
+            held_now = step.order_id in current.reservations
+            assert isinstance(decision, Granted) is held_now, "a repeated reserve answered wrong"
+        position += 1
+        if rewinds < 10 and data.draw(st.integers(0, 9), label="rewind?") == 9:
+            rewinds += 1
+            position = max(0, position - data.draw(st.integers(1, 5), label="back"))
+
+    assert first_answer == answers
+    assert (current.on_hand, dict(current.reservations)) == (on_hand, holds)
+    assert set(current.applied) <= set(SOURCES)
 
 
 # -- ownership: upsert and restock --------------------------------------------------------

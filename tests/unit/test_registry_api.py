@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from schemas.registry_server import CONTENT_TYPE, create_app
-from schemas.registry_store import MemoryStore
+from schemas.registry_store import MAX_SCHEMA_DEPTH, MemoryStore, json_depth
 
 
 def record(*fields: dict[str, Any], name: str = "Order") -> str:
@@ -299,3 +299,72 @@ def test_requests_wait_for_the_store_to_load() -> None:
     client = TestClient(create_app(store))
     assert client.get("/health").status_code == 503
     assert_error(client.get("/subjects"), 503, 50001)
+
+
+# Deeply nested schemas: 422 with a reason, never a RecursionError and a 500.
+
+
+def nested_records(levels: int) -> str:
+    """`levels` records, each the type of the one field of the next (built as text:
+    `json.dumps` itself recurses)."""
+    schema = '{"type": "record", "name": "R0", "fields": [{"name": "f", "type": "int"}]}'
+    for i in range(1, levels):
+        schema = (
+            f'{{"type": "record", "name": "R{i}", "fields": [{{"name": "f", "type": {schema}}}]}}'
+        )
+    return schema
+
+
+def nested_arrays(levels: int) -> str:
+    return '{"type": "array", "items": ' * levels + '"int"' + "}" * levels
+
+
+def test_json_depth_counts_objects_and_arrays() -> None:
+    assert [json_depth(v) for v in ("int", [], {"a": 1}, {"a": [{}]}, [[[1]]])] == [0, 1, 1, 3, 3]
+    assert json_depth(json.loads(nested_records(10))) == 30
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        nested_records(50),
+        nested_records(5000),
+        nested_arrays(MAX_SCHEMA_DEPTH + 1),
+        nested_arrays(100_000),
+    ],
+    ids=["records-50", "records-5000", "arrays-over-limit", "arrays-100000"],
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/subjects/deep-value/versions",
+        "/subjects/deep-value",
+        "/compatibility/subjects/deep-value/versions",
+    ],
+)
+def test_schema_nested_too_deeply_is_422_with_a_reason(
+    client: TestClient, path: str, schema: str
+) -> None:
+    register(client, "deep-value", V1)
+    response = client.post(path, json={"schema": schema})
+    assert_error(response, 422, 42201)
+    assert f"nested deeper than {MAX_SCHEMA_DEPTH} levels" in response.json()["message"]
+    assert client.get("/subjects/deep-value/versions").json() == [1]
+
+
+def test_schemas_up_to_the_limit_register_and_evolve(client: TestClient) -> None:
+    deepest = nested_arrays(MAX_SCHEMA_DEPTH)
+    assert json_depth(json.loads(deepest)) == MAX_SCHEMA_DEPTH
+    assert register(client, "arrays-value", deepest).json() == {"id": 1}
+    records = nested_records(MAX_SCHEMA_DEPTH // 3)
+    assert register(client, "records-value", records).status_code == 200
+    # The compatibility check walks both schemas: int -> long at the bottom is allowed.
+    evolved = records.replace('"type": "int"', '"type": "long"')
+    assert register(client, "records-value", evolved).json() == {"id": 3}
+
+
+def test_request_body_nested_too_deeply_is_400_with_a_reason(client: TestClient) -> None:
+    body = '{"schema": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = client.post("/subjects/deep-value/versions", content=body)
+    assert_error(response, 400, 400)
+    assert "nested too deeply" in response.json()["message"]

@@ -5,15 +5,19 @@
 -- timestamp-millis as timestamp without time zone; created here, the columns
 -- carry the Avro types exactly, as the embedded sink (sinks/ddl.py) creates them:
 --   decimal(12,2) -> numeric(12,2), timestamp-millis -> timestamptz,
---   string and enum -> text, int -> integer, ["null", T] -> nullable T.
+--   string and enum -> text, int -> integer, long -> bigint, ["null", T] -> nullable T.
+-- Stock counts are Avro longs, so bigint: two restocks of 2^31 - 1 units fit.
+-- A database created before they were (integer columns) needs, once:
+--   ALTER TABLE "inventory" ALTER COLUMN "on_hand" TYPE bigint,
+--     ALTER COLUMN "reserved" TYPE bigint, ALTER COLUMN "available" TYPE bigint;
 -- The primary key is the record key (pk.mode record_key, pk.fields).
 -- tests/unit/test_compose.py checks these tables against the Avro schemas.
 
 CREATE TABLE IF NOT EXISTS "inventory" (
     "sku" text NOT NULL,
-    "on_hand" integer NOT NULL,
-    "reserved" integer NOT NULL,
-    "available" integer NOT NULL,
+    "on_hand" bigint NOT NULL,
+    "reserved" bigint NOT NULL,
+    "available" bigint NOT NULL,
     "updated_at" timestamptz NOT NULL,
     PRIMARY KEY ("sku")
 );
