@@ -254,6 +254,7 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
             "MOMENTUM_WORKER_URL_SELF": url,
         },
         startup_timeout=120.0,
+        wipe_on_crash=state / f"worker-{index}",
     )
 
 

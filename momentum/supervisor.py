@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -53,6 +54,10 @@ class Part:
     stop_signal: int = signal.SIGTERM
     user: str | None = None
     cwd: Path | None = None
+    # Local state a crash leaves untrustworthy, wiped before a restart: a Faust
+    # worker writes RocksDB before its changelog, so after a SIGKILL its local
+    # tables may hold writes the changelog (the source of truth) never got.
+    wipe_on_crash: Path | None = None
 
     process: subprocess.Popen[bytes] | None = None
     started_at: float | None = None  # psutil create_time: tells the process from a reused pid
@@ -215,8 +220,12 @@ class Supervisor:
                 )
             part.stop()
             part.restarts += 1
+            note = f"exited with {code}; restart {part.restarts}"
+            if part.wipe_on_crash is not None:
+                shutil.rmtree(part.wipe_on_crash, ignore_errors=True)
+                note += f", local state {part.wipe_on_crash} wiped (rebuilt from changelogs)"
             with open(part.log, "ab") as log:
-                log.write(f"\n--- momentum: exited with {code}; restart {part.restarts}\n".encode())
+                log.write(f"\n--- momentum: {note}\n".encode())
             part.spawn()
             part.state = "restarting"
             self.publish()

@@ -25,6 +25,7 @@ from momentum import stack as launcher
 from momentum.cli import main
 from momentum.supervisor import (
     STACK_FILE,
+    Part,
     StackError,
     Supervisor,
     launcher_alive,
@@ -48,6 +49,30 @@ def test_worker_web_server_binds_loopback(tmp_path: Path) -> None:
     assert option(part.command, "--web-bind") == "127.0.0.1"
     assert option(part.command, "--web-host") == "127.0.0.1"
     assert option(part.command, "--web-port") == "6123"
+
+
+def test_a_crashed_worker_restarts_on_wiped_local_state(tmp_path: Path) -> None:
+    """RocksDB may hold writes its changelog never got: after a crash it is rebuilt."""
+    part = launcher.worker_part(1, 6123, tmp_path, tmp_path / "logs", {})
+    assert part.wipe_on_crash == tmp_path / "worker-1"
+    data = tmp_path / "worker-1" / "tables"
+    data.mkdir(parents=True)
+    (data / "rows").write_text("written before the changelog")
+    sup = Supervisor(tmp_path, {})
+    crashed = Part("worker-1", ["sleep", "600"], tmp_path / "w.log", lambda: True)
+    crashed.wipe_on_crash = part.wipe_on_crash
+    sup.parts.append(crashed)
+    crashed.spawn()
+    try:
+        assert crashed.process is not None
+        crashed.process.kill()
+        crashed.process.wait(5)
+        sup.watch_once()
+        assert crashed.restarts == 1 and crashed.alive()
+        assert not (tmp_path / "worker-1").exists()
+        assert "wiped" in (tmp_path / "w.log").read_text()
+    finally:
+        crashed.stop()
 
 
 # -- the JWT secret of an embedded stack -------------------------------------------------------
