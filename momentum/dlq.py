@@ -260,7 +260,12 @@ def make_consumer(bootstrap: str, group_id: str) -> Any:
 def make_producer(bootstrap: str) -> Any:
     from confluent_kafka import Producer
 
-    return Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    # Faust (aiokafka) and the Java clients place a key with murmur2; librdkafka's
+    # default (consistent_random) would replay a letter onto another partition than
+    # its key's, splitting that key's state between two partitions.
+    return Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "partitioner": "murmur2_random"}
+    )
 
 
 def partitions_of(consumer: ConsumerLike, topics: list[str]) -> list[tuple[str, int]]:

@@ -112,6 +112,7 @@ class Duplicator(threading.Thread):
                         continue
                     producer.produce(
                         message.topic(),
+                        partition=message.partition(),  # the copy goes where its original went
                         key=message.key(),
                         value=message.value(),
                         headers=[*(message.headers() or []), (COPY_HEADER, b"1")],
@@ -127,6 +128,7 @@ class Duplicator(threading.Thread):
                     ):
                         producer.produce(
                             message.topic(),
+                            partition=message.partition(),
                             key=message.key(),
                             value=message.value(),
                             headers=[*(message.headers() or []), (COPY_HEADER, b"1")],
@@ -189,7 +191,8 @@ def malformed_messages(stack: Stack, count: int) -> list[Malformed]:
 
 def inject_malformed(stack: Stack, messages: list[Malformed], over_seconds: float) -> None:
     """Produce the bad messages spread over `over_seconds`, between the real load."""
-    producer = Producer({"bootstrap.servers": stack.bootstrap})
+    # murmur2, as Faust places keys (librdkafka's default partitioner differs).
+    producer = Producer({"bootstrap.servers": stack.bootstrap, "partitioner": "murmur2_random"})
     pause = over_seconds / max(len(messages), 1)
     for message in messages:
         producer.produce(message.topic, key=message.key, value=message.value)
