@@ -127,9 +127,11 @@ def flood_midway(stack: Stack, sku: str) -> list[Placed]:
     assert not result.errors, result.errors
     assert set(result.statuses) <= {202, 429, 503}, result.statuses
     assert result.statuses[429] + result.statuses[503] > 0, result.statuses
-    # Another client is still served.
+    # Another client is still answered: a read, or a 503 with Retry-After while a
+    # worker is down (the all-faults scenario kills one meanwhile).
     with httpx.Client(base_url=stack.gateway_url, timeout=20) as other:
-        assert other.get(f"/v1/inventory/{sku}", headers=ADMIN).status_code == 200
+        r = other.get(f"/v1/inventory/{sku}", headers=ADMIN)
+        assert r.status_code == 200 or (r.status_code == 503 and r.headers.get("Retry-After"))
     return [
         Placed(OrderPlan(f"flood-{n}", customer, lines, "tok_ok", False, False), order_id)
         for n, (customer, order_id, lines) in enumerate(result.accepted)
