@@ -29,6 +29,9 @@ app = tuned_app(
     broker_heartbeat_interval=settings.broker_heartbeat_interval,
     broker_rebalance_timeout=settings.broker_rebalance_timeout,
     producer_acks=-1,
+    # No linger: every ready batch leaves in the next request, in the order sends
+    # were appended. The agents' "effects before state" rests on it (streams.orders.agents).
+    producer_linger=0.0,
     consumer_auto_offset_reset="earliest",
     table_standby_replicas=0,
     web_enabled=True,

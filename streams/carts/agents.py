@@ -96,10 +96,12 @@ async def apply_cart_command(key: str, command: dict[str, Any]) -> None:
             )
     if new is None:
         return
+    # Effects first, then the state that records them, as in the order saga
+    # (streams.orders.agents): a stored checkout never stands for a lost PlaceOrder.
+    await carry_out(new, effects)
     if new is not cart:
         carts[cart_id] = cart_record(new)
     track_deadline(new)
-    await carry_out(new, effects)
 
 
 def track_deadline(cart: rules.Cart) -> None:

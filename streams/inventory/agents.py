@@ -73,8 +73,8 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
                 await reject(command, CommandKind.UPSERT_PRODUCT, requester, decided.reason)
                 return
             product = decided
-            catalog[table_key] = product_to_state(product, now)
             await sending.publish(PRODUCTS, sku, product_to_state(product, now))
+            catalog[table_key] = product_to_state(product, now)
             after = rules.set_threshold(before, payload["low_stock_threshold"])
         case "momentum.Restock":
             requester = rules.Requester(payload["requested_by"], payload["role"] == "ADMIN")
@@ -99,9 +99,8 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
             raise RuleError(f"unknown inventory command {kind}")
 
     creates = kind in ("momentum.UpsertProduct", "momentum.Restock") and table_key not in inventory
-    if after != before or creates:
-        inventory[table_key] = stock_to_state(after, now)
     # The public record only when a figure moved (a step may change only `applied`).
+    # Sent before the state is stored, as in the order saga (streams.orders.agents).
     if levels(after) != levels(before) or creates:
         await sending.publish(INVENTORY, sku, inventory_record(after, now))
         if rules.crossed_low_stock(before, after):
@@ -116,6 +115,8 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
                     "occurred_at": now,
                 },
             )
+    if after != before or creates:
+        inventory[table_key] = stock_to_state(after, now)
 
 
 def levels(stock: rules.Stock) -> tuple[int, int, int]:

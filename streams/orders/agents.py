@@ -4,6 +4,18 @@ It reads commands (place, cancel, expire) and replies from inventory and
 payments, calls the saga rule, stores the new state, and carries out the
 rule's effects: commands to inventory and payments, public records, and the
 rejection of a command the rule refused (sent to its requester's log).
+
+Effects are sent before the new state is stored, so a state that survives a
+crash never stands for effects that were lost. Each send is appended to the
+producer before the next starts, and a table write is queued behind them
+(Faust hands changelog records to its producer buffer); the producer keeps one
+request in flight per broker, so a changelog record never lands before the
+sends appended ahead of it. If the worker dies before the state is stored, the
+message was not committed either (Faust flushes sends and changelog writes
+before it commits an offset): it is handled again against the old state, the
+rule asks for the same effects, and each lands idempotently (stock steps by
+their origin, payments by the order id, public records by key, settlements by
+order and status in the analytics).
 """
 
 from __future__ import annotations
@@ -114,15 +126,20 @@ async def apply_order_message(
     if new is None or new is order:
         if effects:  # a late reply asking for compensation on an unchanged order
             await carry_out(order, effects, origin)
+        if order is not None and order.settled:
+            # A settled order still listed as open (its removal was lost) would be
+            # asked to expire every second: the timer's ExpireOrder lands here.
+            open_orders.pop(order_id.encode(), None)
         return
+    # Effects first, then the state that records them (see the module's docstring).
+    await carry_out(new, effects, origin)
+    if new.settled and (order is None or order.status is not new.status):
+        await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
     orders[order_id] = order_to_state(new)
     if new.settled:
         open_orders.pop(order_id.encode(), None)
     elif order is None:
         open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
-    await carry_out(new, effects, origin)
-    if new.settled and (order is None or order.status is not new.status):
-        await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
 
 
 REFUSABLE = {

@@ -86,10 +86,10 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
             return
         amount = Decimal(payload["amount"]).quantize(CENT)
         result = await provider().authorize(order_id, amount, payload["currency"], payload["token"])
-        await record(order_id, result.status, result.payment_id, amount, payload["currency"])
         if result.status is not PaymentStatus.PENDING:
             # A pending authorization waits for the card holder; the order expires meanwhile.
             await reply(order_id, result.status.value, result.payment_id)
+        await record(order_id, result.status, result.payment_id, amount, payload["currency"])
         return
 
     operation = OPERATIONS.get(kind)
@@ -101,10 +101,10 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
         raise ProviderUnavailable(f"{kind} for order {order_id}: {outcome.detail}")
     if outcome.outcome is OperationOutcome.NOT_FOUND or outcome.status is None or current is None:
         return  # nothing was ever authorized for this order: nothing to release
+    await reply(order_id, outcome.status.value, outcome.payment_id or current["payment_id"])
     await record(
         order_id, outcome.status, outcome.payment_id, current["amount"], current["currency"]
     )
-    await reply(order_id, outcome.status.value, outcome.payment_id or current["payment_id"])
 
 
 async def settling(
@@ -140,8 +140,9 @@ async def record(
         "currency": currency,
         "updated_at": sending.now(),
     }
-    payments[order_id] = value
+    # Sent before it is stored, as in the order saga (streams.orders.agents).
     await sending.publish(PAYMENTS, order_id, value)
+    payments[order_id] = value
 
 
 async def reply(order_id: str, status: str, payment_id: str | None) -> None:

@@ -1,0 +1,183 @@
+"""Agents send a message's effects before they store the state that records them.
+
+A worker killed between the two must never leave a stored state whose effects
+were lost: handled again (it was not committed), the message finds the old
+state and asks for the same effects. These tests run the agents' handlers with
+the producer and the tables replaced by a journal, no broker involved.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from streams import sending
+from streams.app import app
+from streams.inventory import agents as inventory_agents
+from streams.inventory.rules import Product
+from streams.orders import agents as order_agents
+
+
+class Journal:
+    """Sends and table writes, in the order the agent made them."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str]] = []
+        self.fail_after_sends: int | None = None
+
+    async def send(self, spec: Any, key: str, value: Any) -> None:
+        sends = sum(1 for kind, _ in self.entries if kind == "send")
+        if self.fail_after_sends is not None and sends >= self.fail_after_sends:
+            raise ConnectionError("the producer died")  # a worker killed mid-sends
+        self.entries.append(("send", spec.name))
+
+    def sends(self) -> list[str]:
+        return [name for kind, name in self.entries if kind == "send"]
+
+    def first_write(self) -> int:
+        return next(i for i, (kind, _) in enumerate(self.entries) if kind == "write")
+
+    def last_send(self) -> int:
+        return max(i for i, (kind, _) in enumerate(self.entries) if kind == "send")
+
+
+class JournalTable:
+    """A table that journals its writes; values are kept as given."""
+
+    def __init__(self, name: str, journal: Journal) -> None:
+        self.name = name
+        self.journal = journal
+        self.data: dict[Any, Any] = {}
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self.data
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.journal.entries.append(("write", self.name))
+        self.data[key] = value
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        if key in self.data:
+            self.journal.entries.append(("write", self.name))
+        return self.data.pop(key, default)
+
+
+@pytest.fixture
+def journal(monkeypatch: pytest.MonkeyPatch) -> Journal:
+    journal = Journal()
+    monkeypatch.setattr(sending, "send", journal.send)
+    monkeypatch.setattr(sending, "publish", journal.send)
+    for module, names in (
+        (order_agents, ("orders", "open_orders")),
+        (inventory_agents, ("inventory", "catalog")),
+    ):
+        for name in names:
+            monkeypatch.setattr(module, name, JournalTable(name, journal))
+    return journal
+
+
+def place_order(order_id: str = "o-1") -> dict[str, Any]:
+    return {
+        "command_id": "c-1",
+        "order_id": order_id,
+        "issued_at": sending.now(),
+        "payload": (
+            "momentum.PlaceOrder",
+            {
+                "customer_id": "alice",
+                "lines": [{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": 2}],
+                "payment": {"method": "CARD", "token": "tok_ok"},
+                "request_hash": "h",
+            },
+        ),
+    }
+
+
+ORIGIN = {"topic": "order-commands", "partition": 0, "offset": 7}
+
+
+async def test_a_placed_order_sends_its_reserves_before_it_is_stored(journal: Journal) -> None:
+    await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
+    assert journal.sends() == ["inventory-commands", "inventory-commands", "orders"]
+    assert journal.last_send() < journal.first_write()
+    assert order_agents.orders.get("o-1") is not None
+
+
+async def test_a_crash_mid_sends_stores_nothing_and_the_replay_sends_everything(
+    journal: Journal,
+) -> None:
+    journal.fail_after_sends = 1
+    with pytest.raises(ConnectionError):
+        await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
+    assert order_agents.orders.get("o-1") is None  # no state stands for the lost sends
+    assert order_agents.open_orders.get(b"o-1") is None
+
+    journal.fail_after_sends = None
+    journal.entries.clear()
+    await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
+    assert journal.sends() == ["inventory-commands", "inventory-commands", "orders"]
+
+
+async def test_a_settlement_goes_out_before_the_settled_state(journal: Journal) -> None:
+    await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
+    journal.entries.clear()
+    cancel = {
+        "command_id": "c-2",
+        "order_id": "o-1",
+        "issued_at": sending.now(),
+        "payload": ("momentum.CancelOrder", {"requested_by": "alice", "role": "CUSTOMER"}),
+    }
+    await order_agents.apply_order_message("o-1", cancel, ORIGIN | {"offset": 8})
+    assert journal.sends() == [
+        "inventory-commands",
+        "inventory-commands",
+        "orders",
+        "order-settlements",
+    ]
+    assert journal.last_send() < journal.first_write()
+    assert order_agents.open_orders.get(b"o-1") is None
+
+
+async def test_a_settled_order_left_open_is_taken_off_the_expiry_list(journal: Journal) -> None:
+    await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
+    cancel = {
+        "command_id": "c-3",
+        "order_id": "o-1",
+        "issued_at": sending.now(),
+        "payload": ("momentum.CancelOrder", {"requested_by": "alice", "role": "CUSTOMER"}),
+    }
+    await order_agents.apply_order_message("o-1", cancel, ORIGIN | {"offset": 8})
+    # The removal from open-orders was lost in a crash: the order is listed again.
+    order_agents.open_orders.data[b"o-1"] = 0
+    timer_asks = cancel | {"payload": ("momentum.ExpireOrder", {})}
+    await order_agents.apply_order_message("o-1", timer_asks, ORIGIN | {"offset": 9})
+    assert b"o-1" not in order_agents.open_orders.data
+
+
+async def test_a_restock_publishes_the_new_level_before_it_is_stored(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = Product("a", "A", Decimal("1.00"), "EUR", "seller")
+    monkeypatch.setattr(inventory_agents, "product_from_state", lambda record: product)
+    restock = {
+        "command_id": "r-1",
+        "sku": "a",
+        "issued_at": sending.now(),
+        "payload": (
+            "momentum.Restock",
+            {"quantity": 5, "requested_by": "seller", "role": "SELLER"},
+        ),
+    }
+    await inventory_agents.apply_inventory_command("a", restock)
+    assert journal.sends() == ["inventory"]
+    assert journal.last_send() < journal.first_write()
+
+
+def test_the_producer_does_not_linger() -> None:
+    """Effects before state holds only if a later batch cannot leave before an earlier one."""
+    assert app.conf.producer_linger == 0
