@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     payment_settle_patience_seconds: float = Field(
         default=120.0, ge=0, validation_alias="MOMENTUM_PAYMENT_SETTLE_PATIENCE_SECONDS"
     )
+    # How long a void that found no payment is asked again, when the order's
+    # authorization went unanswered and may still land at the provider.
+    payment_late_authorization_seconds: float = Field(
+        default=30.0, ge=0, validation_alias="MOMENTUM_PAYMENT_LATE_AUTHORIZATION_SECONDS"
+    )
 
     # Business settings.
     reservation_ttl_seconds: float = Field(

@@ -8,6 +8,7 @@ authorize is answered without calling the provider again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ from streams.payments.client import (
     PaymentStatus,
 )
 from streams.topics import ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENTS
-from tables.payments import payments
+from tables.payments import payments, unconfirmed_voids
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ OPERATIONS: dict[str, Callable[[CardProviderClient, str], Awaitable[OperationRes
     "momentum.VoidPayment": CardProviderClient.void,
     "momentum.RefundPayment": CardProviderClient.refund,
 }
+
+
+# How often voids that found no payment are asked again (see track_unconfirmed_void).
+VOID_RECHECK_SECONDS = 2.0
 
 
 class ProviderUnavailable(RuntimeError):
@@ -65,7 +70,8 @@ def provider() -> CardProviderClient:
 # Provider calls wait on the network, so several commands are in flight at once.
 # Commands for one order never overlap in the saga's normal flow (capture follows
 # the authorization's reply), and a void racing an authorization is absorbed by
-# the provider's idempotency and the saga's late-authorization rule.
+# the provider's idempotency, the saga's late-authorization rule, and a void that
+# found nothing being asked again (track_unconfirmed_void).
 @app.agent(channel(PAYMENT_COMMANDS), concurrency=settings.payment_concurrency)
 async def process_payment_commands(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
@@ -99,12 +105,62 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
     if outcome.outcome is OperationOutcome.UNAVAILABLE:
         # Raising lets the dead-letter handler retry, then park the command for replay.
         raise ProviderUnavailable(f"{kind} for order {order_id}: {outcome.detail}")
+    if kind == "momentum.VoidPayment":
+        found = outcome.outcome is not OperationOutcome.NOT_FOUND
+        track_unconfirmed_void(order_id, found=found, authorization_unanswered=unanswered(current))
     if outcome.outcome is OperationOutcome.NOT_FOUND or outcome.status is None or current is None:
-        return  # nothing was ever authorized for this order: nothing to release
+        return  # nothing authorized for this order (yet): nothing to release
     await reply(order_id, outcome.status.value, outcome.payment_id or current["payment_id"])
     await record(
         order_id, outcome.status, outcome.payment_id, current["amount"], current["currency"]
     )
+
+
+def unanswered(current: dict[str, Any] | None) -> bool:
+    """True when the order's authorization got no answer, so it may still land."""
+    return current is None or current["status"] == PaymentStatus.UNAVAILABLE.value
+
+
+def track_unconfirmed_void(order_id: str, *, found: bool, authorization_unanswered: bool) -> None:
+    """Keep asking a void that found no payment while the authorization may still land.
+
+    An authorization that timed out on our side can still reach the provider after
+    the saga's void did (the void then finds nothing): without asking again, that
+    hold would stay on the card. The timer below re-sends the void until it finds
+    the payment or the late-authorization window has passed.
+    """
+    key = order_id.encode()
+    deadline = unconfirmed_voids.get(key)
+    if found or not authorization_unanswered:
+        if deadline is not None:
+            unconfirmed_voids.pop(key, None)
+        return
+    now_ms = epoch_ms()
+    if deadline is None:
+        unconfirmed_voids[key] = now_ms + int(settings.payment_late_authorization_seconds * 1000)
+    elif now_ms >= deadline:
+        log.info("order %s: no authorization landed for its void; not asking again", order_id)
+        unconfirmed_voids.pop(key, None)
+
+
+def epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@app.timer(interval=VOID_RECHECK_SECONDS)  # type: ignore[untyped-decorator]
+async def ask_unconfirmed_voids_again() -> None:
+    for key, _deadline in list(unconfirmed_voids.items()):
+        order_id = key.decode() if isinstance(key, bytes) else str(key)
+        await sending.send(
+            PAYMENT_COMMANDS,
+            order_id,
+            {
+                "command_id": sending.new_id(),
+                "order_id": order_id,
+                "issued_at": sending.now(),
+                "payload": ("momentum.VoidPayment", {}),
+            },
+        )
 
 
 async def settling(

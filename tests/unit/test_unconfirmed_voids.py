@@ -1,0 +1,125 @@
+"""A void that finds no payment is asked again while a timed-out authorization may land.
+
+Seen under load in the fault-injection suite: an authorization timed out on our
+side (the order was rejected as PAYMENT_UNAVAILABLE and voided), the void reached
+the provider first and found nothing, then the authorization landed and its hold
+stayed on the card. The payments agent's glue runs here against a scripted
+provider, with the tables and the producer replaced by plain values.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from streams import sending
+from streams.payments import agents
+from streams.payments.client import (
+    AuthorizationResult,
+    Operation,
+    OperationOutcome,
+    OperationResult,
+    PaymentStatus,
+)
+
+
+class Table(dict):  # type: ignore[type-arg]
+    """Enough of a Faust table for the agent: get, set, pop, items."""
+
+
+class Provider:
+    """The card provider as the void sees it: no payment until `land()` is called."""
+
+    def __init__(self) -> None:
+        self.landed = False
+
+    def land(self) -> None:
+        self.landed = True
+
+    async def authorize(self, order_id: str, *args: Any) -> AuthorizationResult:
+        return AuthorizationResult(order_id, PaymentStatus.UNAVAILABLE)
+
+    async def void(self, order_id: str) -> OperationResult:
+        if not self.landed:
+            return OperationResult(order_id, Operation.VOID, OperationOutcome.NOT_FOUND)
+        return OperationResult(
+            order_id, Operation.VOID, OperationOutcome.DONE, PaymentStatus.VOIDED, "pay-1"
+        )
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    sent: list[tuple[str, str, Any]] = []
+
+    async def send(spec: Any, key: str, value: Any) -> None:
+        sent.append((spec.name, key, value))
+
+    provider = Provider()
+    monkeypatch.setattr(sending, "send", send)
+    monkeypatch.setattr(sending, "publish", send)
+    monkeypatch.setattr(agents, "payments", Table())
+    monkeypatch.setattr(agents, "unconfirmed_voids", Table())
+    monkeypatch.setattr(agents, "provider", lambda: provider)
+    monkeypatch.setitem(agents.OPERATIONS, "momentum.VoidPayment", Provider.void)
+    return {"sent": sent, "provider": provider}
+
+
+def command(kind: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "command_id": "c",
+        "order_id": "o-1",
+        "issued_at": sending.now(),
+        "payload": (kind, payload or {}),
+    }
+
+
+AUTHORIZE = command(
+    "momentum.AuthorizePayment", {"amount": Decimal("9.99"), "currency": "EUR", "token": "tok_ok"}
+)
+VOID = command("momentum.VoidPayment")
+
+
+def replies(sent: list[tuple[str, str, Any]]) -> list[str]:
+    return [value["payload"][1]["status"] for topic, _, value in sent if topic == "order-events"]
+
+
+async def test_a_void_after_an_unanswered_authorization_is_asked_again_until_it_lands(
+    world: dict[str, Any],
+) -> None:
+    await agents.apply_payment_command("o-1", AUTHORIZE)
+    assert replies(world["sent"]) == ["UNAVAILABLE"]
+
+    await agents.apply_payment_command("o-1", VOID)  # reaches the provider first
+    assert b"o-1" in agents.unconfirmed_voids
+
+    world["sent"].clear()
+    await agents.ask_unconfirmed_voids_again()
+    asked = [value["payload"][0] for topic, _, value in world["sent"]]
+    assert asked == ["momentum.VoidPayment"]
+
+    world["provider"].land()  # the timed-out authorization lands at last
+    world["sent"].clear()
+    await agents.apply_payment_command("o-1", VOID)
+    assert replies(world["sent"]) == ["VOIDED"]
+    assert b"o-1" not in agents.unconfirmed_voids
+
+
+async def test_asking_stops_when_the_window_has_passed(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await agents.apply_payment_command("o-1", AUTHORIZE)
+    await agents.apply_payment_command("o-1", VOID)
+    deadline = agents.unconfirmed_voids[b"o-1"]
+    monkeypatch.setattr(agents, "epoch_ms", lambda: deadline)
+    await agents.apply_payment_command("o-1", VOID)
+    assert b"o-1" not in agents.unconfirmed_voids
+
+
+async def test_a_void_of_an_answered_authorization_is_not_asked_again(
+    world: dict[str, Any],
+) -> None:
+    agents.payments["o-1"] = {"status": "DECLINED", "payment_id": "pay-1"}
+    await agents.apply_payment_command("o-1", VOID)
+    assert b"o-1" not in agents.unconfirmed_voids
