@@ -9,7 +9,7 @@ import pytest
 
 from gateway.main import create_app
 from gateway.state import RecentOrder, RecentOrders, StateReader, WorkerUnavailable
-from tests.unit.test_gateway_support import CLOSED_URL, FakeReader, bearer, running_gateway
+from tests.support.gateway import CLOSED_URL, FakeReader, bearer, running_gateway
 
 ORDER = {"items": [{"sku": "tee-m", "quantity": 1}], "payment": {"method": "card", "token": "t"}}
 
