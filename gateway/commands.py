@@ -23,7 +23,7 @@ from gateway.auth import Principal
 from gateway.models import PlaceOrderRequest, ProductUpsert
 from gateway.producer import CommandProducer
 from schemas.codec import AvroCodec
-from schemas.registry import RegistryError
+from schemas.errors import RegistryError, RegistryUnavailable
 from schemas.serdes import Serdes
 from streams.topics import (
     CART_COMMANDS,
@@ -119,10 +119,6 @@ def place_order_command(
 def cancel_order_command(order_id: str, principal: Principal) -> Command:
     payload = {"requested_by": principal.sub, "role": avro_role(principal)}
     return _envelope("order_id", order_id, ("momentum.CancelOrder", payload))
-
-
-class RegistryUnavailable(RuntimeError):
-    """The schema registry could not register a command schema."""
 
 
 class CommandPublisher:

@@ -28,6 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from schemas.errors import RegistryError
 from streams.end_offsets import end_offsets
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,6 @@ COMPATIBILITY_LEVELS = frozenset(
         "FULL_TRANSITIVE",
     }
 )
-
-
-class RegistryError(Exception):
-    """An error answered to the client as Confluent's `{"error_code", "message"}` body."""
-
-    def __init__(self, http_status: int, error_code: int, message: str) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.error_code = error_code
-        self.message = message
 
 
 def subject_not_found(subject: str) -> RegistryError:

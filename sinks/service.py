@@ -40,10 +40,11 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from schemas.codec import DecodeError
+from schemas.errors import RegistryUnavailable
 from sinks.batch import DeadLetter, SinkRecord, Source, next_offsets
 from sinks.config import ConnectorConfig
 from sinks.ddl import SchemaError, TableShape, key_column, table_shape
-from sinks.decode import RegistryUnavailable, WriterSchemas, decode
+from sinks.decode import WriterSchemas, decode
 from sinks.writer import DatabaseUnavailable, PostgresWriter, WriteMethod, WriteResult
 from streams.end_offsets import known_watermarks
 
