@@ -63,7 +63,7 @@ async def dead_letter(event: faust.EventT[bytes], spec: TopicSpec, error: str, d
     )
     headers = dead_letter_headers(error, detail, message.topic, message.partition, message.offset)
     await dead_letter_channel(spec).send(key=message.key, value=message.value, headers=headers)
-    metrics.count("dead_letters", spec.name, error)
+    metrics.DEAD_LETTERS.labels(topic=spec.name, error=error).inc()
 
 
 def decode_key(spec: TopicSpec, raw: bytes | None) -> str:
@@ -101,4 +101,4 @@ async def handle_event(event: faust.EventT[bytes], handler: Handler) -> None:
         log.exception("giving up on %s@%s", message.topic, message.offset)
         await dead_letter(event, spec, "handler-error", f"{type(exc).__name__}: {exc}")
     else:
-        metrics.count("processed", spec.name)
+        metrics.PROCESSED.labels(topic=spec.name).inc()

@@ -8,9 +8,12 @@ from typing import Any, cast
 
 import pytest
 from confluent_kafka import TopicPartition
+from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from sinks import service
-from sinks.api import render_metrics
+from sinks.api import create_app, metrics_registry
 from sinks.batch import DeadLetter, SinkRecord, Source
 from sinks.config import parse_connector
 from sinks.decode import WriterSchemas
@@ -85,21 +88,51 @@ def test_consumer_overrides_win() -> None:
     assert consumer_config("b:9092", parse_connector(document))["auto.offset.reset"] == "latest"
 
 
-def test_metrics_render_the_status_figures() -> None:
-    status = {
-        "connectors": {"momentum-orders-sink": {"retries": 3, "state": "waiting"}},
-        "lag": {"orders": 12},
-        "written": {"orders": 500},
-        "dead_letters": {"orders": 1},
-        "db_available": False,
+STATUS = {
+    "connectors": {"momentum-orders-sink": {"retries": 3, "state": "waiting"}},
+    "lag": {"orders": 12},
+    "written": {"orders": 500},
+    "dead_letters": {"orders": 1},
+    "db_available": False,
+}
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """(name, labels) -> value of every sample in a Prometheus text page."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
     }
-    text = render_metrics(status)
-    assert 'momentum_sink_lag_records{topic="orders"} 12\n' in text
-    assert 'momentum_sink_records_written_total{topic="orders"} 500\n' in text
-    assert 'momentum_sink_dead_letters_total{topic="orders"} 1\n' in text
-    assert 'momentum_sink_retries_total{connector="momentum-orders-sink"} 3\n' in text
-    assert 'momentum_sink_connector_running{connector="momentum-orders-sink"} 0\n' in text
-    assert text.endswith("momentum_sink_db_available 0\n")
+
+
+def test_metrics_are_the_status_figures_under_their_names_and_labels() -> None:
+    status = cast(dict[str, Any], STATUS)
+    page = samples(generate_latest(metrics_registry(lambda: status)).decode())
+    assert page == {
+        ("momentum_sink_lag_records", (("topic", "orders"),)): 12,
+        ("momentum_sink_records_written_total", (("topic", "orders"),)): 500,
+        ("momentum_sink_dead_letters_total", (("topic", "orders"),)): 1,
+        ("momentum_sink_retries_total", (("connector", "momentum-orders-sink"),)): 3,
+        ("momentum_sink_connector_running", (("connector", "momentum-orders-sink"),)): 0,
+        ("momentum_sink_db_available", ()): 0,
+    }
+
+
+def test_metrics_are_served_as_prometheus_text_read_at_each_scrape() -> None:
+    status: dict[str, Any] = dict(STATUS)
+
+    class Service:
+        def status(self) -> dict[str, Any]:
+            return status
+
+    client = TestClient(create_app(cast(Any, Service())))  # no lifespan: nothing starts
+    first = client.get("/metrics")
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("text/plain; version=")
+    assert 'momentum_sink_records_written_total{topic="orders"} 500' in first.text
+    status["written"] = {"orders": 501}
+    assert 'momentum_sink_records_written_total{topic="orders"} 501' in client.get("/metrics").text
 
 
 # A connector task's batch while Postgres is away, with the consumer and the writer faked.
