@@ -110,7 +110,8 @@ def consumer_config(bootstrap: str, connector: ConnectorConfig) -> dict[str, Any
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
-        # A join takes seconds on Tansu with these; defaults can take 30 s (design.md).
+        # Short group timeouts, as the workers': with these a join on Tansu takes about
+        # 5 s, where the defaults can take 30 s.
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
     }
