@@ -13,7 +13,6 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -23,7 +22,8 @@ from gateway.auth import Principal
 from gateway.models import PlaceOrderRequest, ProductUpsert
 from gateway.producer import CommandProducer
 from schemas.codec import AvroCodec
-from schemas.registry import RegistryError
+from schemas.errors import RegistryError, RegistryUnavailable
+from schemas.money import CENT
 from schemas.serdes import Serdes
 from streams.topics import (
     CART_COMMANDS,
@@ -35,7 +35,6 @@ from streams.topics import (
 
 # Fixed forever: order ids of already placed orders are derived from it.
 ORDER_ID_NAMESPACE = uuid.UUID("6d0f3b1c-2a4e-5b7d-9c8e-4f1a2b3c4d5e")
-CENTS = Decimal("0.01")
 
 Command = dict[str, Any]
 
@@ -82,7 +81,7 @@ def upsert_product_command(sku: str, product: ProductUpsert, principal: Principa
             "momentum.UpsertProduct",
             {
                 "name": product.name,
-                "price": product.price.quantize(CENTS),
+                "price": product.price.quantize(CENT),
                 "currency": product.currency,
                 "seller_id": principal.sub,
                 "low_stock_threshold": product.low_stock_threshold,
@@ -119,10 +118,6 @@ def place_order_command(
 def cancel_order_command(order_id: str, principal: Principal) -> Command:
     payload = {"requested_by": principal.sub, "role": avro_role(principal)}
     return _envelope("order_id", order_id, ("momentum.CancelOrder", payload))
-
-
-class RegistryUnavailable(RuntimeError):
-    """The schema registry could not register a command schema."""
 
 
 class CommandPublisher:

@@ -23,11 +23,12 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import InsecureSecret, require_secret
-from gateway.commands import CommandPublisher, RegistryUnavailable
+from gateway.commands import CommandPublisher
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
 from gateway.ratelimit import RateLimitMiddleware
 from gateway.routes import carts, health, inventory, orders, products, rejections
 from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailable
+from schemas.errors import RegistryUnavailable
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
 from streams.settings import Settings, get_settings

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from typing_extensions import TypeAliasType
+
+from streams.carts import rules as cart_rules
+from streams.orders import rules as order_rules
 
 # Ids the client chooses (skus, cart ids): 1-64 characters, a letter or digit first,
 # then letters, digits, '_' or '-'. No '.', '/', '%' or '@': an id is always one
@@ -40,30 +43,11 @@ Sku = Annotated[
 Price = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, examples=["12.34"])]
 
 
-class OrderStatus(StrEnum):
-    PENDING = "PENDING"
-    RESERVED = "RESERVED"
-    CONFIRMED = "CONFIRMED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def settled(self) -> bool:
-        return self in SETTLED_STATUSES
-
-    @property
-    def cancellable(self) -> bool:
-        # CONFIRMED still can: the saga refunds the payment.
-        return self not in UNCANCELLABLE_STATUSES
-
-
-SETTLED_STATUSES = frozenset(
-    {OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.EXPIRED, OrderStatus.CANCELLED}
-)
-UNCANCELLABLE_STATUSES = frozenset(
-    {OrderStatus.REJECTED, OrderStatus.EXPIRED, OrderStatus.CANCELLED}
-)
+# The workers' own enums (their rules modules build no Faust app). Both are called
+# `Status` there; the aliases keep the names the OpenAPI schema has always given them,
+# where pydantic would otherwise name each by its module path.
+OrderStatus = TypeAliasType("OrderStatus", order_rules.Status)
+CartStatus = TypeAliasType("CartStatus", cart_rules.Status)
 
 
 class RequestModel(BaseModel):
@@ -181,12 +165,6 @@ class OrderView(BaseModel):
 CART_ID_PATTERN = ID_PATTERN
 # A cart becomes one order, so it holds no more lines than an order may have.
 MAX_CART_LINES = MAX_ORDER_LINES
-
-
-class CartStatus(StrEnum):
-    OPEN = "OPEN"
-    CHECKED_OUT = "CHECKED_OUT"
-    ABANDONED = "ABANDONED"
 
 
 class CartItemUpdate(RequestModel):

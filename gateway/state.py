@@ -11,7 +11,6 @@ memory the saga refuses the second request and records the rejection.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from gateway.models import InventoryView, OrderView, ProductView, RejectionsView
+from streams.retrying import fixed_wait, retry_async
 
 log = logging.getLogger(__name__)
 
@@ -113,33 +113,41 @@ class StateReader:
             ) from exc
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> Any | None:
-        last = ""
-        for attempt in range(self._retries + 1):
-            if attempt:
-                await asyncio.sleep(self._retry_delay)
-            try:
-                response = await self._http.get(path, params=params)
-            except httpx.HTTPError as exc:
-                last = f"worker unreachable at {self._http.base_url}: {type(exc).__name__}"
-                continue
-            if response.status_code == 404:
-                return None
-            if response.status_code >= 500:
-                # Rebalancing workers answer 5xx for a moment; worth one more try.
-                last = f"worker answered {response.status_code} for {path}"
-                continue
-            if response.status_code != 200:
-                raise WorkerUnavailable(
-                    f"worker answered {response.status_code} for {path}", malformed=True
-                )
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise WorkerUnavailable(
-                    f"worker answered {path} with invalid JSON", malformed=True
-                ) from exc
-        log.warning("state read failed: %s", last)
-        raise WorkerUnavailable(last)
+        try:
+            return await retry_async(
+                lambda: self._get_once(path, params),
+                # Rebalancing workers answer 5xx or drop connections for a moment: worth
+                # another try. An answer against the contract would only come again.
+                retry_on=lambda exc: isinstance(exc, WorkerUnavailable) and not exc.malformed,
+                attempts=self._retries + 1,
+                wait=fixed_wait(self._retry_delay),
+            )
+        except WorkerUnavailable as exc:
+            if not exc.malformed:
+                log.warning("state read failed: %s", exc.detail)
+            raise
+
+    async def _get_once(self, path: str, params: dict[str, str] | None) -> Any | None:
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise WorkerUnavailable(
+                f"worker unreachable at {self._http.base_url}: {type(exc).__name__}"
+            ) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 500:
+            raise WorkerUnavailable(f"worker answered {response.status_code} for {path}")
+        if response.status_code != 200:
+            raise WorkerUnavailable(
+                f"worker answered {response.status_code} for {path}", malformed=True
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise WorkerUnavailable(
+                f"worker answered {path} with invalid JSON", malformed=True
+            ) from exc
 
 
 @dataclass(frozen=True)

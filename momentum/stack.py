@@ -248,11 +248,7 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
         ready=http_ok(url + "/ready/"),
         port=port,
         url=url,
-        env={
-            **env,
-            "MOMENTUM_DATA_DIR": str(state / f"worker-{index}"),
-            "MOMENTUM_WORKER_URL_SELF": url,
-        },
+        env={**env, "MOMENTUM_DATA_DIR": str(state / f"worker-{index}")},
         startup_timeout=120.0,
         wipe_on_crash=state / f"worker-{index}",
     )
@@ -352,8 +348,6 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         "DATABASE_URL": postgres_url(ports["postgres"]),
         "PAYMENT_PROVIDER_URL": f"http://{HOST}:{ports['provider']}",
         "WORKER_URL": f"http://{HOST}:{ports['worker-1']}",
-        "SINK_URL": f"http://{HOST}:{ports['sink']}",
-        "GATEWAY_URL": f"http://{HOST}:{ports['gateway']}",
         # Tansu answers a fetch only when its wait is over (see streams/tuning.py).
         "MOMENTUM_FETCH_MAX_WAIT_MS": os.environ.get("MOMENTUM_FETCH_MAX_WAIT_MS", "50"),
         "MOMENTUM_JWT_SECRET": jwt_secret,
@@ -366,13 +360,13 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
     os.environ.update(env)
     sup.endpoints.update(
         {
-            "gateway_url": env["GATEWAY_URL"],
+            "gateway_url": f"http://{HOST}:{ports['gateway']}",
             "schema_registry_url": env["SCHEMA_REGISTRY_URL"],
             "kafka_bootstrap_servers": bootstrap,
             "database_url": env["DATABASE_URL"],
             "payment_provider_url": env["PAYMENT_PROVIDER_URL"],
             "worker_url": env["WORKER_URL"],
-            "sink_url": env["SINK_URL"],
+            "sink_url": f"http://{HOST}:{ports['sink']}",
         }
     )
 

@@ -11,13 +11,9 @@ from typing import Any
 
 import httpx
 
+from schemas.errors import RegistryError
+
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
-
-
-class RegistryError(RuntimeError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"schema registry answered {status}: {message}")
-        self.status = status
 
 
 class SchemaRegistryClient:
@@ -34,11 +30,19 @@ class SchemaRegistryClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
+            status = response.status_code
             try:
-                message = response.json().get("message", response.text)
+                body = response.json()
             except ValueError:
-                message = response.text
-            raise RegistryError(response.status_code, message)
+                body = None
+            if not isinstance(body, dict):  # not Confluent's `{"error_code", "message"}`
+                body = {}
+            error_code = body.get("error_code")
+            raise RegistryError(
+                status,
+                error_code if isinstance(error_code, int) else status,
+                str(body.get("message", response.text)),
+            )
         return response.json()
 
     def register(self, subject: str, schema: str) -> int:
@@ -52,7 +56,7 @@ class SchemaRegistryClient:
         try:
             text = self._call("GET", f"/schemas/ids/{schema_id}")["schema"]
         except RegistryError as exc:
-            if exc.status == 404:
+            if exc.http_status == 404:
                 self._unknown.add(schema_id)
                 return None
             raise

@@ -30,11 +30,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from schemas.errors import RegistryError
 from schemas.registry_store import (
     KafkaStore,
     MemoryStore,
     Reference,
-    RegistryError,
     StoredSchema,
     SubjectVersion,
     invalid_schema,

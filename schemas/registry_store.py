@@ -28,7 +28,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from schemas.errors import RegistryError
 from streams.end_offsets import end_offsets
+from streams.retrying import exponential_backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ DEFAULT_COMPATIBILITY = "BACKWARD"
 # stay far below Python's recursion limit. Deeper schemas are refused with 422,
 # where they used to end in a RecursionError and a 500.
 MAX_SCHEMA_DEPTH = 128
+# Between attempts to load the `_schemas` topic: 0.2, 0.4, 0.8, ... 5 s.
+LOAD_BACKOFF = exponential_backoff(first=0.2, cap=5.0)
 COMPATIBILITY_LEVELS = frozenset(
     {
         "NONE",
@@ -50,16 +54,6 @@ COMPATIBILITY_LEVELS = frozenset(
         "FULL_TRANSITIVE",
     }
 )
-
-
-class RegistryError(Exception):
-    """An error answered to the client as Confluent's `{"error_code", "message"}` body."""
-
-    def __init__(self, http_status: int, error_code: int, message: str) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.error_code = error_code
-        self.message = message
 
 
 def subject_not_found(subject: str) -> RegistryError:
@@ -562,26 +556,30 @@ class KafkaStore(MemoryStore):
         self._producer.flush(self.timeout)
 
     def _load_until_ready(self) -> None:
-        delay = 0.2
-        while not self._stopping.is_set():
-            try:
-                count = self._load()
-            except Exception as exc:  # the broker may not be up yet: report it and retry
-                self.load_error = f"{type(exc).__name__}: {exc}"
-                log.warning("loading %s failed, retrying in %.1fs: %s", self.topic, delay, exc)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self.load_error = None
-            self._ready.set()
-            log.info(
-                "loaded %d records from %s: %d schemas, %d subjects",
-                count,
-                self.topic,
-                len(self._schemas),
-                len(self._subjects),
+        def report(exc: BaseException, delay: float) -> None:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.warning("loading %s failed, retrying in %.1fs: %s", self.topic, delay, exc)
+
+        try:
+            count = retry(
+                self._load,
+                # The broker may not be up yet: any failure is retried until close().
+                retry_on=lambda _exc: not self._stopping.is_set(),
+                wait=LOAD_BACKOFF,
+                on_retry=report,
+                sleep=self._stopping.wait,  # close() cuts the wait short
             )
-            return
+        except Exception:
+            return  # closed before the store was loaded: nothing is served any more
+        self.load_error = None
+        self._ready.set()
+        log.info(
+            "loaded %d records from %s: %d schemas, %d subjects",
+            count,
+            self.topic,
+            len(self._schemas),
+            len(self._subjects),
+        )
 
     def _ensure_topic(self) -> None:
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})

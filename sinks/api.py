@@ -2,75 +2,88 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
 from sinks.service import SinkService
 
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+class StatusMetrics(Collector):
+    """The /status figures as Prometheus metrics, read from the service at each scrape."""
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
 
+    def collect(self) -> Iterator[Metric]:
+        status = self._status()
+        connectors = sorted(status["connectors"].items())
 
-def _metric(name: str, kind: str, help: str, samples: list[tuple[str, object]]) -> list[str]:
-    """One metric's HELP and TYPE lines and its samples (`labels` text, value)."""
-    lines = [f"# HELP {name} {help}", f"# TYPE {name} {kind}"]
-    return lines + [f"{name}{labels} {value}" for labels, value in samples]
+        def per_topic(
+            metric: GaugeMetricFamily | CounterMetricFamily, figures: dict[str, int]
+        ) -> Metric:
+            for topic, n in sorted(figures.items()):
+                metric.add_metric([topic], n)
+            return metric
 
-
-def render_metrics(status: dict[str, Any]) -> str:
-    """The /status figures in the Prometheus text exposition format."""
-
-    def per_topic(figures: dict[str, int]) -> list[tuple[str, object]]:
-        return [(f'{{topic="{_label(t)}"}}', n) for t, n in sorted(figures.items())]
-
-    connectors = sorted(status["connectors"].items())
-    lines = [
-        *_metric(
-            "momentum_sink_lag_records",
-            "gauge",
-            "Records behind the high watermark, per topic.",
-            per_topic(status["lag"]),
-        ),
-        *_metric(
-            "momentum_sink_records_written_total",
-            "counter",
-            "Records applied to Postgres, per topic.",
-            per_topic(status["written"]),
-        ),
-        *_metric(
-            "momentum_sink_dead_letters_total",
-            "counter",
-            "Records sent to a dead-letter topic, per topic.",
-            per_topic(status["dead_letters"]),
-        ),
-        *_metric(
-            "momentum_sink_retries_total",
-            "counter",
+        yield per_topic(
+            GaugeMetricFamily(
+                "momentum_sink_lag_records",
+                "Records behind the high watermark, per topic.",
+                labels=["topic"],
+            ),
+            status["lag"],
+        )
+        yield per_topic(
+            CounterMetricFamily(
+                "momentum_sink_records_written",
+                "Records applied to Postgres, per topic.",
+                labels=["topic"],
+            ),
+            status["written"],
+        )
+        yield per_topic(
+            CounterMetricFamily(
+                "momentum_sink_dead_letters",
+                "Records sent to a dead-letter topic, per topic.",
+                labels=["topic"],
+            ),
+            status["dead_letters"],
+        )
+        retries = CounterMetricFamily(
+            "momentum_sink_retries",
             "Batch attempts that waited on Postgres or the registry",
-            [(f'{{connector="{_label(n)}"}}', c["retries"]) for n, c in connectors],
-        ),
-        *_metric(
+            labels=["connector"],
+        )
+        running = GaugeMetricFamily(
             "momentum_sink_connector_running",
-            "gauge",
             "1 while the connector's task consumes.",
-            [(f'{{connector="{_label(n)}"}}', int(c["state"] == "running")) for n, c in connectors],
-        ),
-        *_metric(
+            labels=["connector"],
+        )
+        for name, connector in connectors:
+            retries.add_metric([name], connector["retries"])
+            running.add_metric([name], int(connector["state"] == "running"))
+        yield retries
+        yield running
+        yield GaugeMetricFamily(
             "momentum_sink_db_available",
-            "gauge",
             "1 when every task's last Postgres contact worked.",
-            [("", int(status["db_available"]))],
-        ),
-    ]
-    return "\n".join(lines) + "\n"
+            value=int(status["db_available"]),
+        )
+
+
+def metrics_registry(status: Callable[[], dict[str, Any]]) -> CollectorRegistry:
+    """The sink process's registry: only its own figures, not the default collectors."""
+    registry = CollectorRegistry()
+    registry.register(StatusMetrics(status))
+    return registry
 
 
 def create_app(service: SinkService) -> FastAPI:
@@ -94,10 +107,10 @@ def create_app(service: SinkService) -> FastAPI:
     def status() -> dict[str, Any]:
         return service.status()
 
+    registry = metrics_registry(service.status)
+
     @app.get("/metrics")
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(
-            render_metrics(service.status()), media_type=PROMETHEUS_CONTENT_TYPE
-        )
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

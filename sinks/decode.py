@@ -18,13 +18,9 @@ import fastavro
 import httpx
 
 from schemas.codec import DecodeError, DecodeReason, read_record, schema_id_of
-from schemas.registry import RegistryError
+from schemas.errors import RegistryError, RegistryUnavailable
 
 SchemaLookup = Callable[[int], Any | None]
-
-
-class RegistryUnavailable(RuntimeError):
-    """The schema registry did not answer; the batch waits and tries again."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class WriterSchemas:
                 except httpx.HTTPError as exc:
                     raise RegistryUnavailable(f"schema registry: {exc}") from exc
                 except RegistryError as exc:
-                    if exc.status >= 500:
+                    if exc.http_status >= 500:
                         raise RegistryUnavailable(str(exc)) from exc
                     raise DecodeError(DecodeReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
                 if schema is None:

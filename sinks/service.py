@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,20 +40,22 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from schemas.codec import DecodeError
+from schemas.errors import RegistryUnavailable
 from sinks.batch import DeadLetter, SinkRecord, Source, next_offsets
 from sinks.config import ConnectorConfig
 from sinks.ddl import SchemaError, TableShape, key_column, table_shape
-from sinks.decode import RegistryUnavailable, WriterSchemas, decode
+from sinks.decode import WriterSchemas, decode
 from sinks.writer import DatabaseUnavailable, PostgresWriter, WriteMethod, WriteResult
 from streams.end_offsets import known_watermarks
+from streams.retrying import exponential_backoff, retry
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 LAG_REFRESH_SECONDS = 2.0
 IDLE_PING_SECONDS = 5.0
-BACKOFF_FIRST_SECONDS = 0.2
-BACKOFF_MAX_SECONDS = 5.0
+# Between attempts at a batch (or at its dead letters): 0.2, 0.4, 0.8, ... 5 s.
+BACKOFF = exponential_backoff(first=0.2, cap=5.0)
 
 # Kafka Connect's dead-letter context headers (errors.deadletterqueue.context.headers.enable).
 H_TOPIC = "__connect.errors.topic"
@@ -73,16 +75,6 @@ STAGE_CLASSES = {
     "VALUE_CONVERTER": "io.confluent.connect.avro.AvroConverter",
     "TASK_PUT": "io.confluent.connect.jdbc.sink.JdbcSinkTask",
 }
-
-
-def backoff_delays(
-    first: float = BACKOFF_FIRST_SECONDS, cap: float = BACKOFF_MAX_SECONDS
-) -> Iterator[float]:
-    """0.2, 0.4, 0.8, ... seconds, capped."""
-    delay = first
-    while True:
-        yield delay
-        delay = min(delay * 2, cap)
 
 
 def source_of(message: Message) -> Source:
@@ -118,7 +110,8 @@ def consumer_config(bootstrap: str, connector: ConnectorConfig) -> dict[str, Any
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
-        # A join takes seconds on Tansu with these; defaults can take 30 s (design.md).
+        # Short group timeouts, as the workers': with these a join on Tansu takes about
+        # 5 s, where the defaults can take 30 s.
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
     }
@@ -160,6 +153,13 @@ class TaskStats:
 
 class BatchAbandoned(Exception):
     """The sink is stopping, or the partitions were taken away, before the batch was written."""
+
+
+class DeadLettersRefused(Exception):
+    """The broker refused some dead letters; they are sent again."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} dead letters refused")
 
 
 class ConnectorTask(threading.Thread):
@@ -264,18 +264,24 @@ class ConnectorTask(threading.Thread):
     def _handle(self, messages: Sequence[Message]) -> None:
         generation = self._generation
         sources = [source_of(m) for m in messages]
-        delays = backoff_delays()
-        while True:
+
+        def write() -> tuple[list[DeadLetter], WriteResult]:
             if self.stopping.is_set():
                 raise BatchAbandoned("stopping")
             if generation != self._generation:
                 raise BatchAbandoned("partitions were revoked")
-            try:
-                records, dead = self._decode_all(sources)
-                result = self.writer.write(records) if records else WriteResult()
-                break
-            except (DatabaseUnavailable, RegistryUnavailable) as exc:
-                self._wait_for_dependency(exc, next(delays))
+            records, dead = self._decode_all(sources)
+            return dead, self.writer.write(records) if records else WriteResult()
+
+        # Tried until it is written: an outage of Postgres or the registry is waited
+        # out with the partitions paused, and nothing is committed meanwhile.
+        dead, result = retry(
+            write,
+            retry_on=(DatabaseUnavailable, RegistryUnavailable),
+            wait=BACKOFF,
+            on_retry=self._wait_for_dependency,
+            sleep=self._poll_paused,
+        )
         self._mark_db(True)
         dead += [
             DeadLetter(f.record.source, "TASK_PUT", f.error, f.message) for f in result.failures
@@ -289,7 +295,8 @@ class ConnectorTask(threading.Thread):
                 self.stats.written[s.topic] = self.stats.written.get(s.topic, 0) + 1
         self.stats.batches += 1
 
-    def _wait_for_dependency(self, exc: Exception, delay: float) -> None:
+    def _wait_for_dependency(self, exc: BaseException, delay: float) -> None:
+        """Report the wait and pause the partitions; `_poll_paused` then waits."""
         if isinstance(exc, DatabaseUnavailable):
             self._mark_db(False)
         self.stats.retries += 1
@@ -301,7 +308,11 @@ class ConnectorTask(threading.Thread):
         if not self._paused:
             consumer.pause(consumer.assignment())
             self._paused = True
-        # Polling while paused keeps the group membership and serves rebalances.
+
+    def _poll_paused(self, delay: float) -> None:
+        """Wait `delay` seconds polling: that keeps the group membership and serves rebalances."""
+        consumer = self._consumer
+        assert consumer is not None
         deadline = time.monotonic() + delay
         while not self.stopping.is_set() and time.monotonic() < deadline:
             stray = consumer.consume(1, min(0.2, max(deadline - time.monotonic(), 0.0)))
@@ -410,43 +421,50 @@ class ConnectorTask(threading.Thread):
 
     def _produce_all(self, dead: Sequence[DeadLetter]) -> None:
         """Deliver every dead letter before the offsets move on; resend what the broker refused."""
+        pending = list(dead)
+
+        def send_pending() -> None:
+            nonlocal pending
+            pending = self._produce(pending)
+            if pending:
+                raise DeadLettersRefused(len(pending))
+
+        def report(exc: BaseException, _delay: float) -> None:
+            log.warning("%s: %s; resending", self.connector.name, exc)
+
+        retry(send_pending, retry_on=DeadLettersRefused, wait=BACKOFF, on_retry=report)
+
+    def _produce(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Send the letters to the dead-letter topic; those the broker refused."""
         topic = self.connector.dlq_topic
         assert topic is not None
-        pending = list(dead)
-        delays = backoff_delays()
-        while pending:
-            failed: list[DeadLetter] = []
+        refused: list[DeadLetter] = []
 
-            def reporter(letter: DeadLetter, failed: list[DeadLetter] = failed) -> DeliveryReport:
-                def report(err: KafkaError | None, _msg: Message) -> None:
-                    if err is not None:
-                        failed.append(letter)
+        def reporter(letter: DeadLetter) -> DeliveryReport:
+            def report(err: KafkaError | None, _msg: Message) -> None:
+                if err is not None:
+                    refused.append(letter)
 
-                return report
+            return report
 
-            for letter in pending:
-                headers = (
-                    dead_letter_headers(letter, self.connector.name)
-                    if self.connector.dlq_context_headers
-                    else None
-                )
-                self.producer.produce(
-                    topic,
-                    key=letter.source.key,
-                    value=letter.source.value,
-                    headers=headers,
-                    on_delivery=reporter(letter),
-                )
-            # Every message ends in a delivery report, success or failure (message.timeout.ms).
-            while self.producer.flush(1.0) > 0:
-                if self.stopping.is_set():
-                    raise BatchAbandoned("stopping while dead letters were in flight")
-            pending = failed
-            if pending:
-                log.warning(
-                    "%s: %d dead letters refused; resending", self.connector.name, len(pending)
-                )
-                time.sleep(next(delays))
+        for letter in letters:
+            headers = (
+                dead_letter_headers(letter, self.connector.name)
+                if self.connector.dlq_context_headers
+                else None
+            )
+            self.producer.produce(
+                topic,
+                key=letter.source.key,
+                value=letter.source.value,
+                headers=headers,
+                on_delivery=reporter(letter),
+            )
+        # Every message ends in a delivery report, success or failure (message.timeout.ms).
+        while self.producer.flush(1.0) > 0:
+            if self.stopping.is_set():
+                raise BatchAbandoned("stopping while dead letters were in flight")
+        return refused
 
     def _commit(self, sources: Sequence[Source]) -> None:
         assert self._consumer is not None

@@ -8,7 +8,6 @@ where they came from. `momentum dlq replay` sends them back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from schemas.codec import DecodeError
 from streams import metrics
 from streams.channels import dead_letter_channel
 from streams.errors import RuleError
+from streams.retrying import linear_backoff, retry_async
 from streams.topics import BY_NAME, TopicSpec, key_codec, value_codec
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ HEADER_PARTITION = "dlq.source.partition"
 HEADER_OFFSET = "dlq.source.offset"
 HEADER_FAILED_AT = "dlq.failed.at"
 
+# A failing handler is tried 3 times, 0.2 s then 0.4 s apart, then dead-lettered.
 HANDLER_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 0.2
 
@@ -62,7 +63,7 @@ async def dead_letter(event: faust.EventT[bytes], spec: TopicSpec, error: str, d
     )
     headers = dead_letter_headers(error, detail, message.topic, message.partition, message.offset)
     await dead_letter_channel(spec).send(key=message.key, value=message.value, headers=headers)
-    metrics.count("dead_letters", spec.name, error)
+    metrics.DEAD_LETTERS.labels(topic=spec.name, error=error).inc()
 
 
 def decode_key(spec: TopicSpec, raw: bytes | None) -> str:
@@ -85,19 +86,19 @@ async def handle_event(event: faust.EventT[bytes], handler: Handler) -> None:
     except UnicodeDecodeError as exc:
         await dead_letter(event, spec, "bad-key", str(exc))
         return
-    for attempt in range(1, HANDLER_ATTEMPTS + 1):
-        try:
-            await handler(key, value)
-        except RuleError as exc:
-            await dead_letter(event, spec, "rule-error", str(exc))
-            return
-        except Exception as exc:
-            if attempt == HANDLER_ATTEMPTS:
-                log.exception("giving up on %s@%s", message.topic, message.offset)
-                await dead_letter(event, spec, "handler-error", f"{type(exc).__name__}: {exc}")
-                return
-            # Handlers are idempotent, so a retry after a partial failure is safe.
-            await asyncio.sleep(RETRY_BACKOFF_SECONDS * attempt)
-        else:
-            metrics.count("processed", spec.name)
-            return
+    try:
+        # Handlers are idempotent, so a retry after a partial failure is safe; a rule's
+        # refusal would only be refused again.
+        await retry_async(
+            lambda: handler(key, value),
+            retry_on=lambda exc: not isinstance(exc, RuleError),
+            attempts=HANDLER_ATTEMPTS,
+            wait=linear_backoff(RETRY_BACKOFF_SECONDS),
+        )
+    except RuleError as exc:
+        await dead_letter(event, spec, "rule-error", str(exc))
+    except Exception as exc:
+        log.exception("giving up on %s@%s", message.topic, message.offset)
+        await dead_letter(event, spec, "handler-error", f"{type(exc).__name__}: {exc}")
+    else:
+        metrics.PROCESSED.labels(topic=spec.name).inc()

@@ -1,23 +1,49 @@
-"""Counters for the worker's /metrics/ page, in Prometheus text format."""
+"""The worker's Prometheus metrics, served at /metrics/ by streams.web.
+
+Each worker process has a registry of its own holding only these counters (not
+prometheus_client's default registry with its process and platform collectors).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
-_counters: Counter[tuple[str, ...]] = Counter()
+REGISTRY = CollectorRegistry()
+# The Prometheus text format that `render` writes.
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+PROCESSED = Counter(
+    "momentum_processed",
+    "Messages an agent handled, per input topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "momentum_dead_letters",
+    "Messages sent to <topic>.dlq, per input topic and error.",
+    ["topic", "error"],
+    registry=REGISTRY,
+)
+SENT = Counter(
+    "momentum_sent",
+    "Messages the agents sent or published, per topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+ANALYTICS_LATE = Counter(
+    "momentum_analytics_late",
+    "Settlements too late for their window, not counted, per topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+ANALYTICS_DUPLICATES = Counter(
+    "momentum_analytics_duplicates",
+    "Settlements counted already (redelivered), per topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
 
 
-def count(name: str, *labels: str, by: int = 1) -> None:
-    _counters[(name, *labels)] += by
-
-
-LABELS = {"processed": ("topic",), "dead_letters": ("topic", "error"), "sent": ("topic",)}
-
-
-def render() -> str:
-    lines = []
-    for (name, *values), total in sorted(_counters.items()):
-        keys = LABELS.get(name, tuple(f"l{i}" for i in range(len(values))))
-        labels = ",".join(f'{k}="{v}"' for k, v in zip(keys, values, strict=False))
-        lines.append(f"momentum_{name}_total{{{labels}}} {total}")
-    return "\n".join(lines) + "\n"
+def render() -> bytes:
+    """Every metric of this process, in the Prometheus text format."""
+    return generate_latest(REGISTRY)

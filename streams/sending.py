@@ -22,11 +22,11 @@ def new_id() -> str:
 async def send(spec: TopicSpec, key: str, value: dict[str, Any]) -> None:
     """An internal command or event: UTF-8 key, Avro value."""
     await channel(spec).send(key=key.encode(), value=value_codec(spec).encode(value))
-    metrics.count("sent", spec.name)
+    metrics.SENT.labels(topic=spec.name).inc()
 
 
 async def publish(spec: TopicSpec, key: str, value: dict[str, Any] | None) -> None:
     """A public record: Avro key and value; None is a tombstone (the record is gone)."""
     encoded = None if value is None else value_codec(spec).encode(value)
     await channel(spec).send(key=key_codec(spec).encode(key), value=encoded)
-    metrics.count("sent", spec.name)
+    metrics.SENT.labels(topic=spec.name).inc()

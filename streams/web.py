@@ -40,7 +40,8 @@ async def ready(web: View, request: Request) -> Response:
 
 @app.page("/metrics/")
 async def metrics_page(web: View, request: Request) -> Response:
-    return web.text(metrics.render(), content_type="text/plain; version=0.0.4")
+    # As a header: aiohttp refuses a content_type argument that names a charset.
+    return web.bytes(metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
 def found(web: View, view: dict[str, Any] | None, what: str) -> Response:

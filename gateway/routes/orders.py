@@ -37,12 +37,12 @@ from gateway.deps import (
 from gateway.models import (
     CancelAccepted,
     OrderAccepted,
-    OrderStatus,
     OrderView,
     PlaceOrderRequest,
     error_responses,
 )
 from gateway.state import RecentOrder, StoredOrder
+from streams.orders.rules import SETTLED, Status
 from streams.topics import ORDER_COMMANDS
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -96,9 +96,7 @@ async def place_order(
     # id, ignores the same one again and refuses one with another body.
     command = place_order_command(order_id, principal.sub, body, hash_)
     await publisher.publish(ORDER_COMMANDS, command)
-    return OrderAccepted(
-        order_id=order_id, status=OrderStatus.PENDING, command_id=command["command_id"]
-    )
+    return OrderAccepted(order_id=order_id, status=Status.PENDING, command_id=command["command_id"])
 
 
 @router.get(
@@ -130,7 +128,7 @@ async def get_order(
         if order is not None:
             if not may_see(principal, order.customer_id):
                 raise not_found(oid)
-            if order.status.settled or remaining <= 0:
+            if order.status in SETTLED or remaining <= 0:
                 return to_view(order)
         elif remaining <= 0:
             # Unknown to the workers. With ?wait it may still be on its way (accepted

@@ -52,7 +52,7 @@ async def apply_settlement(key: str, record: dict[str, Any], offset: int) -> Non
             settlement.order_id,
             settlement.settled_at.isoformat(),
         )
-        metrics.count("analytics_late", ORDER_SETTLEMENTS.name)
+        metrics.ANALYTICS_LATE.labels(topic=ORDER_SETTLEMENTS.name).inc()
         return
 
     # Event time: every table access names its moment, the start of settled_at's
@@ -88,7 +88,7 @@ async def apply_settlement(key: str, record: dict[str, Any], offset: int) -> Non
         # Counted already (a redelivery). Publish the current figures again: if the
         # first attempt stopped before its sends, this completes it; if not, the
         # same records once more change nothing on the compacted topics.
-        metrics.count("analytics_duplicates", ORDER_SETTLEMENTS.name)
+        metrics.ANALYTICS_DUPLICATES.labels(topic=ORDER_SETTLEMENTS.name).inc()
     for sku, more, current in counting.left_out:
         log.warning(
             "order %s: %s sold in %s, but %s already counts in %s; left out",

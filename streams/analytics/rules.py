@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from schemas.money import CENT
 from streams.errors import RuleError
 from streams.orders.rules import SETTLED, Status
 
@@ -61,7 +62,6 @@ DEDUP_WINDOW = timedelta(hours=1)
 DEDUP_EXPIRES = 2 * DEDUP_WINDOW
 
 SALES_STATUS = Status.CONFIRMED
-CENT = Decimal("0.01")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
 

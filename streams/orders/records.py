@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
+# `as CENT` re-exports it: streams.payments.agents imports CENT from here.
+from schemas.money import CENT as CENT
 from streams.orders.rules import Line, LineState, Order, PaymentOutcome, Reason, Status
-
-CENT = Decimal("0.01")
 
 
 def order_from_state(record: dict[str, Any] | None) -> Order | None:

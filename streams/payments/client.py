@@ -37,9 +37,9 @@ from tenacity import (
     wait_random,
 )
 
-logger = logging.getLogger(__name__)
+from schemas.money import CENT
 
-CENT = Decimal("0.01")
+logger = logging.getLogger(__name__)
 
 
 class PaymentStatus(StrEnum):

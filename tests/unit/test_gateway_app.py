@@ -9,7 +9,7 @@ import pytest
 
 from gateway.main import create_app
 from gateway.state import RecentOrder, RecentOrders, StateReader, WorkerUnavailable
-from tests.unit.test_gateway_support import CLOSED_URL, FakeReader, bearer, running_gateway
+from tests.support.gateway import CLOSED_URL, FakeReader, bearer, running_gateway
 
 ORDER = {"items": [{"sku": "tee-m", "quantity": 1}], "payment": {"method": "card", "token": "t"}}
 
@@ -225,7 +225,7 @@ async def test_state_reader_retries_once() -> None:
 async def test_state_reader_failures(
     answers: tuple[httpx.Response | Exception, ...], malformed: bool
 ) -> None:
-    transport, _ = mock_worker(*answers)
+    transport, paths = mock_worker(*answers)
     reader = StateReader("http://worker", transport=transport, retry_delay=0)
     try:
         with pytest.raises(WorkerUnavailable) as caught:
@@ -233,6 +233,8 @@ async def test_state_reader_failures(
     finally:
         await reader.aclose()
     assert caught.value.malformed is malformed
+    # Asked twice while no worker answers; an answer against the contract is not asked again.
+    assert len(paths) == (1 if malformed else 2)
 
 
 async def test_malformed_worker_answer_is_502() -> None:

@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from gateway.auth import InvalidToken, Principal, Role, issue_token, verify_token
-from tests.unit.test_gateway_support import SECRET, bearer, running_gateway
+from tests.support.gateway import SECRET, bearer, running_gateway
 
 PRODUCT_URL = "/v1/products/tee-m"
 PRODUCT = {"name": "Tee", "price": "10.00", "currency": "BRL"}

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.routes.carts import cart_order_id
 from streams.topics import CART_COMMANDS
-from tests.unit.test_gateway_support import FakeReader, bearer, error_locs, running_gateway
+from tests.support.gateway import FakeReader, bearer, error_locs, running_gateway
 
 ALICE = bearer("alice", "customer")
 BOB = bearer("bob", "customer")

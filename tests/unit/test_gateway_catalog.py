@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from streams.topics import INVENTORY_COMMANDS
-from tests.unit.test_gateway_support import FakeReader, bearer, error_locs, running_gateway
+from tests.support.gateway import FakeReader, bearer, error_locs, running_gateway
 
 SELLER = bearer("sam", "seller")
 PRODUCT = {"name": "Tee", "price": "12.34", "currency": "BRL"}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_gateway_support import FakeReader, bearer, running_gateway
+from tests.support.gateway import FakeReader, bearer, running_gateway
 
 CUSTOMER = bearer("alice", "customer") | {"Idempotency-Key": "k-1"}
 SELLER = bearer("sam", "seller")

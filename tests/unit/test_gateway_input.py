@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from gateway.main import create_app, number_problem
 from gateway.models import ID_PATTERN, MAX_LINE_QUANTITY, MAX_RESTOCK_QUANTITY
 from schemas.serdes import InMemoryRegistry, Serdes
-from tests.unit.test_gateway_support import (
+from tests.support.gateway import (
     FakeProducer,
     FakeReader,
     bearer,

@@ -13,7 +13,7 @@ import pytest
 from gateway.commands import ORDER_ID_NAMESPACE, order_id_for
 from gateway.routes import orders as orders_routes
 from streams.topics import ORDER_COMMANDS
-from tests.unit.test_gateway_support import (
+from tests.support.gateway import (
     FakeReader,
     bearer,
     error_locs,

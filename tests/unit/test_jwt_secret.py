@@ -13,7 +13,7 @@ from gateway.auth import MIN_SECRET_BYTES, InsecureSecret, require_secret
 from gateway.main import create_app
 from schemas.serdes import InMemoryRegistry, Serdes
 from streams.settings import Settings
-from tests.unit.test_gateway_support import FakeProducer, FakeReader, make_settings
+from tests.support.gateway import FakeProducer, FakeReader, make_settings
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from gateway import ratelimit
 from gateway.models import ProductView
 from gateway.ratelimit import Bucket, ClientKeys, RateLimiter, take
-from tests.unit.test_gateway_support import SECRET, FakeReader, bearer, running_gateway
+from tests.support.gateway import SECRET, FakeReader, bearer, running_gateway
 
 # -- the bucket -----------------------------------------------------------------------------
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from schemas.errors import RegistryError
+from schemas.registry import SchemaRegistryClient
 from schemas.registry_server import CONTENT_TYPE, create_app
 from schemas.registry_store import MAX_SCHEMA_DEPTH, MemoryStore, json_depth
 
@@ -368,3 +371,26 @@ def test_request_body_nested_too_deeply_is_400_with_a_reason(client: TestClient)
     response = client.post("/subjects/deep-value/versions", content=body)
     assert_error(response, 400, 400)
     assert "nested too deeply" in response.json()["message"]
+
+
+def test_the_client_raises_the_error_the_registry_answered(client: TestClient) -> None:
+    registry = SchemaRegistryClient("http://registry")
+    registry._http = client  # the stand-in's app in process, behind the client's calls
+    with pytest.raises(RegistryError) as caught:
+        registry.register("orders-value", "{not json")
+    error = caught.value
+    assert (error.http_status, error.error_code) == (422, 42201)
+    assert error.message.startswith("Invalid schema")
+    assert str(error).startswith("schema registry answered 422: Invalid schema")
+
+
+def test_the_client_reads_an_answer_without_confluents_body() -> None:
+    registry = SchemaRegistryClient("http://registry")
+    registry._http = httpx.Client(
+        base_url="http://registry",
+        transport=httpx.MockTransport(lambda _: httpx.Response(503, text="proxy down")),
+    )
+    with pytest.raises(RegistryError) as caught:
+        registry.subjects()
+    error = caught.value
+    assert (error.http_status, error.error_code, error.message) == (503, 503, "proxy down")

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from schemas.codec import DecodeError, DecodeReason
-from schemas.registry import RegistryError
+from schemas.errors import RegistryError, RegistryUnavailable
 from schemas.serdes import InMemoryRegistry, Serdes
-from sinks.decode import RegistryUnavailable, WriterSchemas, decode
+from sinks.decode import WriterSchemas, decode
 
 ORDER = {
     "order_id": "o-1",
@@ -88,7 +88,7 @@ def test_truncated_and_padded_records_are_malformed(registry: InMemoryRegistry) 
 
 
 @pytest.mark.parametrize(
-    "failure", [httpx.ConnectError("refused"), RegistryError(503, "unavailable")]
+    "failure", [httpx.ConnectError("refused"), RegistryError(503, 50001, "unavailable")]
 )
 def test_an_unreachable_registry_is_not_the_records_fault(
     registry: InMemoryRegistry, failure: Exception
@@ -102,7 +102,7 @@ def test_an_unreachable_registry_is_not_the_records_fault(
 
 def test_a_registry_404_is_an_unknown_schema(registry: InMemoryRegistry) -> None:
     def lookup(schema_id: int) -> Any:
-        raise RegistryError(404, "Schema not found")
+        raise RegistryError(404, 40403, "Schema not found")
 
     with pytest.raises(DecodeError) as caught:
         decode(encoded_order(registry), WriterSchemas(lookup))
