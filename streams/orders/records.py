@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# `as CENT` re-exports it: streams.payments.agents imports CENT from here.
-from schemas.money import CENT as CENT
+from schemas.money import CENT
 from streams.orders.rules import Line, LineState, Order, PaymentOutcome, Reason, Status
 
 

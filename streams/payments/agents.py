@@ -21,7 +21,7 @@ from streams.app import app, settings
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.errors import RuleError
-from streams.orders.records import CENT
+from schemas.money import CENT
 from streams.payments.client import (
     CardProviderClient,
     OperationOutcome,
