@@ -16,12 +16,12 @@ from typing import Any
 import faust
 from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_exponential
 
+from schemas.money import CENT
 from streams import sending
 from streams.app import app, settings
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.errors import RuleError
-from schemas.money import CENT
 from streams.payments.client import (
     CardProviderClient,
     OperationOutcome,
