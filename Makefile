@@ -15,11 +15,13 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/momentum up --demo
 
+# Unit and integration tests, then the fault-injection suite as a second session
+# (its stacks of its own kill workers and stop Postgres; figures printed with -s).
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/chaos -s
 
-# The fault-injection suite (tests/chaos, stacks of its own): not yet part of
-# `make test`, because it still finds open defects (see README, Reliability).
+# The fault-injection suite alone.
 chaos: install
 	$(BIN)/python -m pytest tests/chaos -s
 
