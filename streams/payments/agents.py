@@ -149,6 +149,10 @@ def epoch_ms() -> int:
 
 @app.timer(interval=VOID_RECHECK_SECONDS)  # type: ignore[untyped-decorator]
 async def ask_unconfirmed_voids_again() -> None:
+    await resend_unconfirmed_voids()
+
+
+async def resend_unconfirmed_voids() -> None:
     for key, _deadline in list(unconfirmed_voids.items()):
         order_id = key.decode() if isinstance(key, bytes) else str(key)
         await sending.send(

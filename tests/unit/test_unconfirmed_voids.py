@@ -95,7 +95,7 @@ async def test_a_void_after_an_unanswered_authorization_is_asked_again_until_it_
     assert b"o-1" in agents.unconfirmed_voids
 
     world["sent"].clear()
-    await agents.ask_unconfirmed_voids_again()
+    await agents.resend_unconfirmed_voids()
     asked = [value["payload"][0] for topic, _, value in world["sent"]]
     assert asked == ["momentum.VoidPayment"]
 
