@@ -9,6 +9,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml ./
 COPY streams ./streams
+COPY core ./core
 COPY tables ./tables
 COPY gateway ./gateway
 COPY schemas ./schemas

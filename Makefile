@@ -32,7 +32,7 @@ soak: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy streams schemas gateway sinks momentum
+	$(BIN)/mypy streams schemas gateway sinks momentum tables core
 
 clean:
 	rm -rf $(VENV) .momentum

@@ -96,7 +96,7 @@ def baseline(bootstrap: str, n: int) -> float:
 
 
 def saga(stack: dict[str, Any], n: int) -> float:
-    from streams.topics import ORDER_COMMANDS, ORDERS, key_codec, value_codec
+    from core.topics import ORDER_COMMANDS, ORDERS, key_codec, value_codec
 
     endpoints = stack["endpoints"]
     bootstrap = endpoints["kafka_bootstrap_servers"]
@@ -252,8 +252,8 @@ def gateway(stack: dict[str, Any], n: int, clients: int = 16) -> float:
 
 
 def secret() -> str:
+    from core.settings import get_settings
     from gateway.auth import require_secret
-    from streams.settings import get_settings
 
     return require_secret(get_settings().jwt_secret)
 

@@ -3,7 +3,7 @@
 The builders return plain dicts in fastavro's shape (union payloads as
 `(record name, fields)` tuples) for `InventoryCommand` and `OrderCommand`;
 `CommandPublisher` encodes them with the topic's registered schema and hands
-the bytes to the producer, keyed the way `streams.topics` says.
+the bytes to the producer, keyed the way `core.topics` says.
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from core.topics import (
+    CART_COMMANDS,
+    INVENTORY_COMMANDS,
+    ORDER_COMMANDS,
+    TopicSpec,
+    value_codec,
+)
 from gateway.auth import Principal
 from gateway.models import PlaceOrderRequest, ProductUpsert
 from gateway.producer import CommandProducer
@@ -25,13 +32,6 @@ from schemas.codec import AvroCodec
 from schemas.errors import RegistryError, RegistryUnavailable
 from schemas.money import CENT
 from schemas.serdes import Serdes
-from streams.topics import (
-    CART_COMMANDS,
-    INVENTORY_COMMANDS,
-    ORDER_COMMANDS,
-    TopicSpec,
-    value_codec,
-)
 
 # Fixed forever: order ids of already placed orders are derived from it.
 ORDER_ID_NAMESPACE = uuid.UUID("6d0f3b1c-2a4e-5b7d-9c8e-4f1a2b3c4d5e")

@@ -12,12 +12,12 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Header, HTTPException, Path, Request, status
 
+from core.settings import Settings
 from gateway.auth import Principal, Role, authenticate, require_roles
 from gateway.commands import CommandPublisher
 from gateway.models import ID_DESCRIPTION, SKU_PATTERN
 from gateway.producer import CommandProducer
 from gateway.state import RecentOrders, StateReads
-from streams.settings import Settings
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 64
 

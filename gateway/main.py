@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.settings import Settings, get_settings
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
@@ -31,7 +32,6 @@ from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailab
 from schemas.errors import RegistryUnavailable
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
-from streams.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from typing import NamedTuple
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.settings import Settings
 from gateway.auth import InvalidToken, verify_token
-from streams.settings import Settings
 
 # Liveness must answer while the gateway sheds load.
 EXEMPT_PATHS = frozenset({"/health"})

@@ -20,8 +20,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from core.retrying import fixed_wait, retry_async
 from gateway.models import InventoryView, OrderView, ProductView, RejectionsView
-from streams.retrying import fixed_wait, retry_async
 
 log = logging.getLogger(__name__)
 

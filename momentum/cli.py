@@ -217,8 +217,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def token_secret(state_dir: Path) -> str | None:
     """MOMENTUM_JWT_SECRET if set, else the secret of the stack running from `state_dir`."""
+    from core.settings import get_settings
     from momentum.stack import read_jwt_secret
-    from streams.settings import get_settings
 
     configured = get_settings().jwt_secret
     if configured is not None and configured.get_secret_value():

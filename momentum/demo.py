@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from core.settings import get_settings
 from gateway.auth import issue_token, require_secret
-from streams.settings import get_settings
 
 CATALOG = [
     # sku, name, price, stock

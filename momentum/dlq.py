@@ -9,7 +9,7 @@ Both find Kafka as `momentum status` finds the stack: the one running from
 $KAFKA_BOOTSTRAP_SERVERS (a production deployment).
 
 Dead letters keep the original key and value bytes and say why and where from
-in their headers: the workers' (see `streams.dead_letters`), or Kafka Connect's
+in their headers: the workers' (see `core.dead_letters`), or Kafka Connect's
 `__connect.errors.*` for the sink's letters. Listing reads from the start
 with assigned partitions (no group join, nothing committed). Replaying resumes
 where the last replay of that topic stopped: its position is committed in the
@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from streams.dead_letters import (
+from core.dead_letters import (
     HEADER_DETAIL,
     HEADER_ERROR,
     HEADER_FAILED_AT,
@@ -330,7 +330,7 @@ def read_letters(
 
 def dlq_topics(topic: str | None) -> list[str]:
     """`<topic>.dlq` for every registry topic, or for the one named (source or dlq name)."""
-    from streams.topics import ALL_TOPICS, BY_NAME, DLQ_SUFFIX
+    from core.topics import ALL_TOPICS, BY_NAME, DLQ_SUFFIX
 
     if topic is None:
         return [spec.dlq for spec in ALL_TOPICS]
@@ -372,7 +372,7 @@ def listed_topics(
 
     A source topic names both of its kinds; a dead-letter topic's own name, just it.
     """
-    from streams.topics import DLQ_SUFFIX
+    from core.topics import DLQ_SUFFIX
 
     if topic is not None and topic.endswith(CONNECT_DLQ_SUFFIX):
         return [topic]

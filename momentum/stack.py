@@ -260,7 +260,7 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
 def create_topics(bootstrap: str, partitions: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    from streams.topics import ALL_TOPICS
+    from core.topics import ALL_TOPICS
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = []
@@ -277,7 +277,7 @@ def create_topics(bootstrap: str, partitions: int) -> None:
 
 
 def register_schemas() -> None:
-    from streams.topics import register_all
+    from core.topics import register_all
 
     register_all()
 
@@ -348,10 +348,10 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         "DATABASE_URL": postgres_url(ports["postgres"]),
         "PAYMENT_PROVIDER_URL": f"http://{HOST}:{ports['provider']}",
         "WORKER_URL": f"http://{HOST}:{ports['worker-1']}",
-        # Tansu answers a fetch only when its wait is over (see streams/tuning.py).
+        # Tansu answers a fetch only when its wait is over (see core/tuning.py).
         "MOMENTUM_FETCH_MAX_WAIT_MS": os.environ.get("MOMENTUM_FETCH_MAX_WAIT_MS", "50"),
         "MOMENTUM_JWT_SECRET": jwt_secret,
-        # Tansu's ListOffsets answer falls short of the log end (see streams/end_offsets.py).
+        # Tansu's ListOffsets answer falls short of the log end (see core/end_offsets.py).
         "MOMENTUM_END_OFFSETS_FROM_FETCH": os.environ.get(
             "MOMENTUM_END_OFFSETS_FROM_FETCH", "true"
         ),
@@ -396,7 +396,7 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
             env,
         )
     )
-    from streams.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     create_topics(bootstrap, get_settings().topic_partitions)

@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     from_fetch = args.end_offsets_from_fetch
     if from_fetch is None:
-        from streams.settings import get_settings
+        from core.settings import get_settings
 
         from_fetch = get_settings().end_offsets_from_fetch
     store = KafkaStore(args.bootstrap_servers, topic=args.topic, end_offsets_from_fetch=from_fetch)

@@ -28,9 +28,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from core.end_offsets import end_offsets
+from core.retrying import exponential_backoff, retry
 from schemas.errors import RegistryError
-from streams.end_offsets import end_offsets
-from streams.retrying import exponential_backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -528,7 +528,7 @@ class KafkaStore(MemoryStore):
         self.topic = topic
         self.timeout = timeout
         # The broker's ListOffsets end may fall short of the log end (Tansu's does):
-        # replay to the end a fetch's high watermark says (see streams.end_offsets).
+        # replay to the end a fetch's high watermark says (see core.end_offsets).
         self.end_offsets_from_fetch = end_offsets_from_fetch
         self._stopping = threading.Event()
         self._loader: threading.Thread | None = None

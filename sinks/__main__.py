@@ -2,7 +2,7 @@
 
 Kafka, the schema registry and Postgres come from the environment
 (`KAFKA_BOOTSTRAP_SERVERS`, `SCHEMA_REGISTRY_URL`, `DATABASE_URL`) through
-`streams.settings`; the connectors' `connection.*` settings are for Kafka
+`core.settings`; the connectors' `connection.*` settings are for Kafka
 Connect on the production stack and are ignored here.
 """
 
@@ -17,12 +17,12 @@ from types import FrameType
 
 import uvicorn
 
+from core.settings import get_settings
 from schemas.registry import SchemaRegistryClient
 from sinks.api import create_app
 from sinks.config import CONNECTORS_DIR, ConfigError, load_connectors
 from sinks.service import SinkService
 from sinks.writer import WriteMethod
-from streams.settings import get_settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,11 +15,11 @@ from decimal import Decimal
 
 import psycopg
 
+from core.settings import get_settings
 from schemas import load_schema
 from sinks.batch import SinkRecord, Source
 from sinks.ddl import table_shape
 from sinks.writer import PostgresWriter, WriteMethod
-from streams.settings import get_settings
 
 
 def make_records(table: str, rows: int, version: int) -> list[SinkRecord]:

@@ -39,6 +39,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from core.end_offsets import known_watermarks
+from core.retrying import exponential_backoff, retry
 from schemas.codec import DecodeError
 from schemas.errors import RegistryUnavailable
 from sinks.batch import DeadLetter, SinkRecord, Source, next_offsets
@@ -46,8 +48,6 @@ from sinks.config import ConnectorConfig
 from sinks.ddl import SchemaError, TableShape, key_column, table_shape
 from sinks.decode import WriterSchemas, decode
 from sinks.writer import DatabaseUnavailable, PostgresWriter, WriteMethod, WriteResult
-from streams.end_offsets import known_watermarks
-from streams.retrying import exponential_backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -511,7 +511,7 @@ def topic_lag(consumer: Consumer, topics: Sequence[str]) -> dict[str, int]:
 
     Tansu answers ListOffsets(latest) with the last batch's base offset + 1, which
     undercounts; the ends come from `known_watermarks`, which also takes the high
-    watermark of this consumer's fetch responses (see streams.end_offsets).
+    watermark of this consumer's fetch responses (see core.end_offsets).
     """
     metadata = consumer.list_topics(timeout=5)
     partitions = [

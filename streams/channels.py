@@ -11,8 +11,8 @@ from functools import cache
 
 import faust
 
-from streams.app import app
-from streams.topics import TopicSpec
+from core.app import app
+from core.topics import TopicSpec
 
 
 @cache

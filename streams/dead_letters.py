@@ -3,52 +3,32 @@
 Every consumed message goes through `handle_event`: bytes that do not decode,
 a rule that refuses the message, or a handler that still fails after bounded
 retries send the original bytes to `<topic>.dlq` with headers saying why and
-where they came from. `momentum dlq replay` sends them back.
+where they came from (core.dead_letters). `momentum dlq replay` sends them back.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 
+from core.dead_letters import dead_letter_headers
+from core.errors import RuleError
+from core.retrying import linear_backoff, retry_async
+from core.topics import BY_NAME, TopicSpec, key_codec, value_codec
 from schemas.codec import DecodeError
 from streams import metrics
 from streams.channels import dead_letter_channel
-from streams.errors import RuleError
-from streams.retrying import linear_backoff, retry_async
-from streams.topics import BY_NAME, TopicSpec, key_codec, value_codec
 
 log = logging.getLogger(__name__)
-
-HEADER_ERROR = "dlq.error"
-HEADER_DETAIL = "dlq.detail"
-HEADER_TOPIC = "dlq.source.topic"
-HEADER_PARTITION = "dlq.source.partition"
-HEADER_OFFSET = "dlq.source.offset"
-HEADER_FAILED_AT = "dlq.failed.at"
 
 # A failing handler is tried 3 times, 0.2 s then 0.4 s apart, then dead-lettered.
 HANDLER_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 0.2
 
 Handler = Callable[[str, Any], Awaitable[None]]
-
-
-def dead_letter_headers(
-    error: str, detail: str, topic: str, partition: int, offset: int
-) -> list[tuple[str, bytes]]:
-    return [
-        (HEADER_ERROR, error.encode()),
-        (HEADER_DETAIL, detail[:2000].encode("utf-8", "replace")),
-        (HEADER_TOPIC, topic.encode()),
-        (HEADER_PARTITION, str(partition).encode()),
-        (HEADER_OFFSET, str(offset).encode()),
-        (HEADER_FAILED_AT, str(int(time.time() * 1000)).encode()),
-    ]
 
 
 async def dead_letter(event: faust.EventT[bytes], spec: TopicSpec, error: str, detail: str) -> None:

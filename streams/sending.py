@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from core.topics import TopicSpec, key_codec, value_codec
 from streams import metrics
 from streams.channels import channel
-from streams.topics import TopicSpec, key_codec, value_codec
 
 
 def now() -> datetime:

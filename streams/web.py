@@ -10,8 +10,8 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from core.app import app
 from streams import metrics
-from streams.app import app
 from streams.carts.records import cart_from_state, cart_view
 from streams.inventory.records import (
     inventory_view,

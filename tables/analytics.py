@@ -22,9 +22,9 @@ from typing import Any, NoReturn, cast
 
 from faust.tables.wrappers import WindowWrapper
 
+from core.app import app
+from core.topics import ORDER_SETTLEMENTS
 from streams.analytics.rules import DEDUP_EXPIRES, DEDUP_WINDOW, WINDOW, WINDOW_EXPIRES
-from streams.app import app
-from streams.topics import ORDER_SETTLEMENTS
 
 
 def event_time_required(event: Any = None) -> NoReturn:

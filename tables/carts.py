@@ -1,6 +1,6 @@
 """Cart tables, keyed by cart id: every cart, and the idle deadlines of open carts."""
 
-from streams.app import app
+from core.app import app
 from tables.codec import AvroTable, bytes_table
 
 carts = AvroTable(bytes_table(app, "carts", "Cart per cart id: owner, status, lines."), "CartState")

@@ -13,8 +13,8 @@ from typing import Any
 
 import faust
 
+from core.topics import get_serdes
 from schemas.codec import AvroCodec
-from streams.topics import get_serdes
 
 
 class AvroTable:

@@ -1,6 +1,6 @@
 """Inventory tables, keyed by sku: stock with its open reservations, and the catalog."""
 
-from streams.app import app
+from core.app import app
 from tables.codec import AvroTable, bytes_table
 
 inventory = AvroTable(

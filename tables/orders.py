@@ -1,6 +1,6 @@
 """Order tables, keyed by order id: the saga's state, and the deadlines of open orders."""
 
-from streams.app import app
+from core.app import app
 from tables.codec import AvroTable, bytes_table
 
 orders = AvroTable(bytes_table(app, "orders", "Saga state per order id."), "OrderState")

@@ -1,6 +1,6 @@
 """Payments tables, keyed by order id: what the provider last said, and voids to ask again."""
 
-from streams.app import app
+from core.app import app
 from tables.codec import AvroTable, bytes_table
 
 payments = AvroTable(bytes_table(app, "payments", "Payment state per order id."), "PaymentRecord")

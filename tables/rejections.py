@@ -1,6 +1,6 @@
 """Rejections table, keyed by requester: the latest commands of theirs an agent refused."""
 
-from streams.app import app
+from core.app import app
 from tables.codec import AvroTable, bytes_table
 
 rejections = AvroTable(

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 # Tansu answers ListOffsets(latest) with the last batch's base offset + 1: after these
-# batches it says 7 of 9 records (see streams/end_offsets.py).
+# batches it says 7 of 9 records (see core/end_offsets.py).
 BATCHES = (5, 1, 3)
 LISTED_END = 7
 TRUE_END = 9

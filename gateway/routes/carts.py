@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import ValidationError
 
+from core.topics import CART_COMMANDS
 from gateway.auth import Principal
 from gateway.commands import Command, CommandPublisher, request_hash
 from gateway.deps import (
@@ -42,7 +43,6 @@ from gateway.models import (
     error_responses,
 )
 from gateway.state import StateReads, WorkerUnavailable
-from streams.topics import CART_COMMANDS
 
 router = APIRouter(prefix="/carts", tags=["carts"])
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
+from core.topics import INVENTORY_COMMANDS
 from gateway.commands import restock_command
 from gateway.deps import AnyRole, PublisherDep, SellerOrAdmin, SkuPath, StateReaderDep
 from gateway.models import CommandAccepted, InventoryView, Restock, error_responses
-from streams.topics import INVENTORY_COMMANDS
 
 router = APIRouter(prefix="/inventory", tags=["inventory"])
 

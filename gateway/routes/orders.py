@@ -18,6 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
+from core.topics import ORDER_COMMANDS
 from gateway.auth import Principal
 from gateway.commands import (
     cancel_order_command,
@@ -43,7 +44,6 @@ from gateway.models import (
 )
 from gateway.state import RecentOrder, StoredOrder
 from streams.orders.rules import SETTLED, Status
-from streams.topics import ORDER_COMMANDS
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 

@@ -16,13 +16,13 @@ from typing import Any
 import faust
 from faust.tables.wrappers import WindowWrapper
 
+from core.app import app
+from core.topics import ORDER_SETTLEMENTS, ORDERS_PER_MINUTE, SALES_PER_MINUTE
 from streams import metrics, sending
 from streams.analytics import rules
-from streams.app import app
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.orders.rules import Status
-from streams.topics import ORDER_SETTLEMENTS, ORDERS_PER_MINUTE, SALES_PER_MINUTE
 from tables.analytics import at, counted_settlements, orders_per_minute, sales_per_minute
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from core.errors import RuleError
 from schemas.money import CENT
-from streams.errors import RuleError
 from streams.orders.rules import SETTLED, Status
 
 WINDOW = timedelta(minutes=1)

@@ -13,8 +13,10 @@ from typing import Any
 
 import faust
 
+from core.app import app, settings
+from core.errors import RuleError
+from core.topics import CART_COMMANDS, CART_EVENTS, CARTS, ORDER_COMMANDS
 from streams import sending
-from streams.app import app, settings
 from streams.carts import rules
 from streams.carts.records import (
     abandoned_record,
@@ -24,10 +26,8 @@ from streams.carts.records import (
 )
 from streams.channels import channel
 from streams.dead_letters import handle_event
-from streams.errors import RuleError
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
-from streams.topics import CART_COMMANDS, CART_EVENTS, CARTS, ORDER_COMMANDS
 from tables.carts import carts, open_carts
 
 ABANDON_SCAN_SECONDS = 2.0

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from streams.errors import RuleError
+from core.errors import RuleError
 from streams.rejections.rules import Reject, RejectionReason
 
 MIN_QUANTITY = 1

@@ -12,11 +12,18 @@ from typing import Any
 
 import faust
 
+from core.app import app
+from core.errors import RuleError
+from core.topics import (
+    INVENTORY,
+    INVENTORY_COMMANDS,
+    ORDER_EVENTS,
+    PRODUCTS,
+    STOCK_ALERTS,
+)
 from streams import sending
-from streams.app import app
 from streams.channels import channel
 from streams.dead_letters import handle_event
-from streams.errors import RuleError
 from streams.inventory import rules
 from streams.inventory.records import (
     inventory_record,
@@ -28,13 +35,6 @@ from streams.inventory.records import (
 )
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject, RejectionReason
-from streams.topics import (
-    INVENTORY,
-    INVENTORY_COMMANDS,
-    ORDER_EVENTS,
-    PRODUCTS,
-    STOCK_ALERTS,
-)
 from tables.inventory import catalog, inventory
 
 log = logging.getLogger(__name__)

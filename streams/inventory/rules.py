@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from streams.errors import RuleError
+from core.errors import RuleError
 from streams.rejections.rules import Reject, RejectionReason
 
 # How many restock command ids a sku remembers to drop redelivered restocks.

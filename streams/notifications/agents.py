@@ -23,13 +23,13 @@ from typing import Any
 import faust
 from faust.types import TableT
 
+from core.app import app
+from core.topics import CART_EVENTS, NOTIFICATIONS, ORDERS, STOCK_ALERTS, TopicSpec
 from streams import sending
-from streams.app import app
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.notifications import rules
 from streams.notifications.senders import LoggingSender, Sender
-from streams.topics import CART_EVENTS, NOTIFICATIONS, ORDERS, STOCK_ALERTS, TopicSpec
 
 # Replace at start-up to deliver through a real channel.
 sender: Sender = LoggingSender()

@@ -26,10 +26,19 @@ from typing import Any
 
 import faust
 
+from core.app import app, settings
+from core.errors import RuleError
+from core.topics import (
+    INVENTORY_COMMANDS,
+    ORDER_COMMANDS,
+    ORDER_EVENTS,
+    ORDER_LINES,
+    ORDER_SETTLEMENTS,
+    ORDERS,
+    PAYMENT_COMMANDS,
+)
 from streams import sending
-from streams.app import app, settings
 from streams.dead_letters import handle_event
-from streams.errors import RuleError
 from streams.orders import rules
 from streams.orders.records import (
     line_records,
@@ -40,15 +49,6 @@ from streams.orders.records import (
 )
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
-from streams.topics import (
-    INVENTORY_COMMANDS,
-    ORDER_COMMANDS,
-    ORDER_EVENTS,
-    ORDER_LINES,
-    ORDER_SETTLEMENTS,
-    ORDERS,
-    PAYMENT_COMMANDS,
-)
 from tables.orders import open_orders, orders
 
 # Commands and replies share the agent: both are keyed by order id with the same

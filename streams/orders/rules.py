@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from streams.errors import RuleError
+from core.errors import RuleError
 from streams.rejections.rules import Reject, RejectionReason
 
 

@@ -16,19 +16,19 @@ from typing import Any
 import faust
 from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_exponential
 
+from core.app import app, settings
+from core.errors import RuleError
+from core.topics import ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENTS
 from schemas.money import CENT
 from streams import sending
-from streams.app import app, settings
 from streams.channels import channel
 from streams.dead_letters import handle_event
-from streams.errors import RuleError
 from streams.payments.client import (
     CardProviderClient,
     OperationOutcome,
     OperationResult,
     PaymentStatus,
 )
-from streams.topics import ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENTS
 from tables.payments import payments, unconfirmed_voids
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,12 @@ from typing import Any
 
 import faust
 
+from core.app import app
+from core.errors import RuleError
+from core.topics import COMMAND_REJECTIONS
 from streams import sending
-from streams.app import app
 from streams.channels import channel
 from streams.dead_letters import handle_event
-from streams.errors import RuleError
 from streams.rejections.records import (
     log_from_state,
     log_to_state,
@@ -22,7 +23,6 @@ from streams.rejections.records import (
     rejection_record,
 )
 from streams.rejections.rules import CommandKind, Rejection, RejectionReason, record_rejection
-from streams.topics import COMMAND_REJECTIONS
 from tables.rejections import rejections
 
 

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 import httpx
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from core.topics import CART_COMMANDS, COMMAND_TOPICS, ORDER_COMMANDS, value_codec
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
-from streams.topics import CART_COMMANDS, COMMAND_TOPICS, ORDER_COMMANDS, value_codec
 from tests.integration.conftest import Stack, auth, wait_for
 
 COPY_HEADER = "chaos.copy"

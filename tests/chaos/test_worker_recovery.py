@@ -4,7 +4,7 @@ Tansu, the embedded broker, answers ListOffsets(latest) short of the log end whe
 a partition's last batch holds several records. Faust took its changelog
 highwaters from that answer, so a worker killed under load came back to local
 state "ahead of" its changelog and crashed at every start (ConsistencyError). The
-stack now takes end offsets from fetch responses too (streams/end_offsets.py).
+stack now takes end offsets from fetch responses too (core/end_offsets.py).
 
 Both tests run on a stack of their own, since they kill and stop its worker.
 """
@@ -35,8 +35,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from core.end_offsets import end_offsets
 from momentum.supervisor import read_stack
-from streams.end_offsets import end_offsets
 from streams.inventory.records import (
     inventory_view,
     product_from_state,

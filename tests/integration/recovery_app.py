@@ -9,7 +9,7 @@ import os
 
 from faust.web import Request, Response, View
 
-from streams.tuning import ConsumerTuning, tuned_app
+from core.tuning import ConsumerTuning, tuned_app
 
 app = tuned_app(
     ConsumerTuning(end_offsets_from_fetch=os.environ["RECOVERY_APP_FROM_FETCH"] == "true"),

@@ -22,8 +22,8 @@ import httpx
 import psycopg
 import pytest
 
+from core.topics import SALES_PER_MINUTE
 from sinks.config import load_connectors
-from streams.topics import SALES_PER_MINUTE
 from tests.integration.conftest import Stack, wait_for
 from tests.integration.shop import Shop
 

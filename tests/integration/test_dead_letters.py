@@ -8,7 +8,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streams.end_offsets import end_offsets
+from core.end_offsets import end_offsets
 from tests.integration.conftest import Stack, wait_for
 from tests.integration.shop import Shop, unique_sku
 

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from core.topics import INVENTORY_COMMANDS, value_codec
 from gateway.models import MAX_RESTOCK_QUANTITY
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
-from streams.topics import INVENTORY_COMMANDS, value_codec
 from tests.integration.conftest import Stack, wait_for
 from tests.integration.shop import SELLER, Shop, unique_sku
 

@@ -20,7 +20,7 @@ from confluent_kafka.serialization import (
     SerializationError,
 )
 
-from streams.end_offsets import end_offsets
+from core.end_offsets import end_offsets
 from tests.integration.conftest import Stack, wait_for
 from tests.integration.shop import Shop, unique_sku
 

@@ -155,8 +155,8 @@ def test_another_customer_cannot_cancel_an_order_even_through_a_cart_id_taken_fi
 
 def place_through_another_gateway(stack: Stack, customer: str, key: str, body: dict) -> Any:
     """POST /v1/orders through a second gateway process's app, which never saw the key."""
+    from core.settings import Settings
     from gateway.main import create_app
-    from streams.settings import Settings
 
     settings = Settings(
         KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,

@@ -29,6 +29,7 @@ import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
+from core.topics import ORDERS, SALES_PER_MINUTE, key_codec, value_codec
 from momentum.stack import (
     HOST,
     broker_part,
@@ -42,7 +43,6 @@ from momentum.supervisor import Part, Supervisor
 from schemas.codec import AvroCodec
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
-from streams.topics import ORDERS, SALES_PER_MINUTE, key_codec, value_codec
 
 pytestmark = pytest.mark.integration
 

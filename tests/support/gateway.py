@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import jwt
 
+from core.settings import Settings
+from core.topics import TopicSpec, value_codec
 from gateway.main import create_app
 from gateway.models import InventoryView, ProductView, RejectionsView
 from gateway.producer import ProducerUnavailable
 from gateway.state import StoredOrder, WorkerUnavailable
 from schemas.serdes import InMemoryRegistry, Serdes
-from streams.settings import Settings
-from streams.topics import TopicSpec, value_codec
 
 SECRET = "unit-test-secret-of-at-least-32-bytes"
 # A port nothing listens on: connections are refused at once.

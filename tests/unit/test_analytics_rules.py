@@ -13,6 +13,7 @@ from faust.windows import TumblingWindow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import RuleError
 from schemas.codec import AvroCodec
 from streams.analytics.rules import (
     DEDUP_EXPIRES,
@@ -37,7 +38,6 @@ from streams.analytics.rules import (
     window_id,
     window_of,
 )
-from streams.errors import RuleError
 from streams.orders.rules import Status
 
 MINUTE = datetime(2026, 11, 2, 12, 1, tzinfo=UTC)

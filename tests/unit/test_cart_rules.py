@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import RuleError
 from streams.carts.rules import (
     MAX_LINES,
     MAX_QUANTITY,
@@ -26,7 +27,6 @@ from streams.carts.rules import (
     remove_line,
     set_line,
 )
-from streams.errors import RuleError
 from streams.rejections.rules import Reject, RejectionReason
 
 CLOSED = Reject(RejectionReason.CART_CLOSED)

@@ -29,9 +29,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+from core import topics
+from core.settings import Settings, get_settings
 from schemas import load_schema
-from streams import topics
-from streams.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -523,7 +523,7 @@ def test_momentum_services_set_only_variables_settings_reads(
     for name, service in momentum_services(services).items():
         names = set(environment(service)) | set(exported(command_words(service)))
         unknown = names - known
-        assert not unknown, f"{name} sets {sorted(unknown)}, which streams.settings does not read"
+        assert not unknown, f"{name} sets {sorted(unknown)}, which core.settings does not read"
 
 
 def test_momentum_services_get_every_setting_they_need(
@@ -705,7 +705,7 @@ def test_topics_named_in_the_compose_file_are_registered_or_internal(
         named += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--topic"]
     assert named, "Connect's and the registry's storage topics are named in the compose file"
     for name in named:
-        assert name in registered or name.startswith("_"), f"{name} is not in streams.topics"
+        assert name in registered or name.startswith("_"), f"{name} is not in core.topics"
 
 
 def topics_init_code(services: dict[str, dict[str, Any]]) -> str:

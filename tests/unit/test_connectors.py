@@ -1,7 +1,7 @@
 """The Kafka Connect JDBC sink configs in `connectors/` agree with the topics and schemas.
 
 Table-driven over every `connectors/*.json`: each parses as the embedded sink
-runs it, reads a public topic of the registry in `streams.topics`, keys its
+runs it, reads a public topic of the registry in `core.topics`, keys its
 table by a string field of that topic's value schema, and carries the settings
 the read model relies on (Avro converters on a registry, read_committed,
 upsert by record key, a dead-letter topic with context headers).
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from core.topics import BY_NAME
 from schemas import load_schema
 from sinks.config import AVRO_CONVERTER, CONNECTORS_DIR, JDBC_SINK_CLASS, load_connectors
 from sinks.ddl import value_columns
-from streams.topics import BY_NAME
 
 CONNECTOR_FILES = sorted(CONNECTORS_DIR.glob("*.json"))
 # Each read-model table and the topic that feeds it.
@@ -80,7 +80,7 @@ def test_document_is_what_post_connectors_accepts(path: Path) -> None:
 
 def test_topics_are_public_topics_of_the_registry(path: Path) -> None:
     for topic in config_of(path)["topics"].split(","):
-        assert topic in BY_NAME, f"{topic} is not in streams.topics"
+        assert topic in BY_NAME, f"{topic} is not in core.topics"
         assert BY_NAME[topic].public, f"{topic} is internal (UTF-8 keys), not for the sink"
 
 

@@ -7,9 +7,10 @@ from typing import Any, cast
 
 import pytest
 
+from core.dead_letters import HEADER_ERROR
+from core.errors import RuleError
+from core.topics import ORDER_COMMANDS, TopicSpec
 from streams import dead_letters
-from streams.errors import RuleError
-from streams.topics import ORDER_COMMANDS, TopicSpec
 
 
 class FakeChannel:
@@ -40,7 +41,7 @@ def event(spec: TopicSpec = ORDER_COMMANDS) -> Any:
 
 
 def error_header(sent: dict[str, Any]) -> bytes:
-    return dict(sent["headers"])[dead_letters.HEADER_ERROR]
+    return dict(sent["headers"])[HEADER_ERROR]
 
 
 def handler_failing(times: int, error: Exception) -> tuple[list[str], dead_letters.Handler]:

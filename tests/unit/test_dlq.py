@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from momentum import dlq
-from streams.dead_letters import (
+from core.dead_letters import (
     HEADER_FAILED_AT,
     HEADER_OFFSET,
     HEADER_TOPIC,
     dead_letter_headers,
 )
-from streams.topics import ALL_TOPICS
+from core.topics import ALL_TOPICS
+from momentum import dlq
 
 FAILED_AT = datetime(2026, 11, 2, 12, 0, 1, 500000, tzinfo=UTC)
 FAILED_AT_MS = str(int(FAILED_AT.timestamp() * 1000)).encode()

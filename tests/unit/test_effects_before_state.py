@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from core.app import app
 from streams import sending
-from streams.app import app
 from streams.inventory import agents as inventory_agents
 from streams.inventory.rules import Product
 from streams.orders import agents as order_agents

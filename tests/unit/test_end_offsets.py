@@ -18,10 +18,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from faust.types import TP
 
+from core import end_offsets
+from core.settings import Settings
+from core.tuning import ConsumerTuning, TunedConsumerThread, tuned_app
 from schemas.registry_store import KafkaStore, config_key, schema_key
-from streams import end_offsets
-from streams.settings import Settings
-from streams.tuning import ConsumerTuning, TunedConsumerThread, tuned_app
 from tests.private_broker import LISTED_END, TRUE_END, private_broker, produce_in_batches
 
 # -- pure parts --------------------------------------------------------------------------------

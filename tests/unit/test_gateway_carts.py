@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from core.topics import CART_COMMANDS
 from gateway.routes.carts import cart_order_id
-from streams.topics import CART_COMMANDS
 from tests.support.gateway import FakeReader, bearer, error_locs, running_gateway
 
 ALICE = bearer("alice", "customer")

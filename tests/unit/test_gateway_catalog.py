@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from streams.topics import INVENTORY_COMMANDS
+from core.topics import INVENTORY_COMMANDS
 from tests.support.gateway import FakeReader, bearer, error_locs, running_gateway
 
 SELLER = bearer("sam", "seller")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from core.topics import ORDER_COMMANDS
 from gateway.commands import ORDER_ID_NAMESPACE, order_id_for
 from gateway.routes import orders as orders_routes
-from streams.topics import ORDER_COMMANDS
 from tests.support.gateway import (
     FakeReader,
     bearer,

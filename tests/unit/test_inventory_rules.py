@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.errors import RuleError
+from core.errors import RuleError
 from streams.inventory.rules import (
     RECENT_COMMANDS_KEPT,
     Granted,

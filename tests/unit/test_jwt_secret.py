@@ -9,10 +9,10 @@ import sys
 import pytest
 from pydantic import SecretStr
 
+from core.settings import Settings
 from gateway.auth import MIN_SECRET_BYTES, InsecureSecret, require_secret
 from gateway.main import create_app
 from schemas.serdes import InMemoryRegistry, Serdes
-from streams.settings import Settings
 from tests.support.gateway import FakeProducer, FakeReader, make_settings
 
 

@@ -329,7 +329,7 @@ def test_a_second_ctrl_c_does_not_cut_the_shutdown_short(tmp_path: Path) -> None
 def test_token_uses_the_running_stacks_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from streams.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.delenv("MOMENTUM_JWT_SECRET", raising=False)
     get_settings.cache_clear()

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from streams.errors import RuleError
+from core.errors import RuleError
 from streams.orders.rules import (
     Authorize,
     Capture,

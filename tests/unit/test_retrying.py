@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from streams.retrying import (
+from core.retrying import (
     exponential_backoff,
     fixed_wait,
     linear_backoff,

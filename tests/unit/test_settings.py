@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from streams.settings import Settings
+from core.settings import Settings
 
 
 def test_defaults_point_at_loopback(monkeypatch: pytest.MonkeyPatch) -> None:

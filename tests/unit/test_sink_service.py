@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.retrying import fixed_wait, retry
 from sinks import service
 from sinks.api import create_app, metrics_registry
 from sinks.batch import DeadLetter, SinkRecord, Source
@@ -25,7 +26,6 @@ from sinks.service import (
     dead_letter_headers,
 )
 from sinks.writer import DatabaseUnavailable, WriteResult
-from streams.retrying import fixed_wait, retry
 
 
 def connector(**extra: str) -> dict[str, object]:

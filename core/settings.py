@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     )
     # Take end offsets from a fetch's high watermark too (the larger wins), for
     # brokers whose ListOffsets(latest) answer falls short of the log end: Tansu
-    # answers with the last batch's base offset + 1 (see streams/end_offsets.py).
+    # answers with the last batch's base offset + 1 (see core/end_offsets.py).
     # Used for Faust's changelog highwaters and the registry's `_schemas` replay.
     # The embedded stack sets it. Apache Kafka does not need it: there it changes
     # no figure and costs a connection and a fetch per recovery.

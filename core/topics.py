@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from core.settings import get_settings
 from schemas.codec import AvroCodec
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
-from streams.settings import get_settings
 
 DLQ_SUFFIX = ".dlq"
 

@@ -8,7 +8,7 @@ two, and a fetch from the last batch's base (the listed end - 1, always a valid
 offset when the listed end is above 0) is enough to learn the high watermark.
 
 Everything in Momentum that needs end offsets takes them from here:
-- `aiokafka_end_offsets`: Faust's changelog highwaters (streams.tuning), which
+- `aiokafka_end_offsets`: Faust's changelog highwaters (core.tuning), which
   decide when a table has recovered and whether its local state is ahead of
   its changelog (Faust's ConsistencyError);
 - `end_offsets`: the registry stand-in reading `_schemas` to its end, and any

@@ -9,7 +9,7 @@ is a stock `faust.App`:
   whole wait, which made every saga hop ~0.5 s and one order 1-3 s. The embedded
   launcher sets `MOMENTUM_FETCH_MAX_WAIT_MS` low.
 - End offsets. Faust takes its changelog highwaters from ListOffsets, which Tansu
-  answers short of the log end (see streams.end_offsets). A worker whose local
+  answers short of the log end (see core.end_offsets). A worker whose local
   RocksDB state holds the last batch's records then refuses to start
   (ConsistencyError: persisted offset higher than the highwater), and a recovering
   worker may end recovery before the last batch's tail. With
@@ -28,7 +28,7 @@ import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
-from streams import end_offsets
+from core import end_offsets
 
 
 @dataclass(frozen=True)
