@@ -382,7 +382,7 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
             "schema-registry",
             [
                 "-m",
-                "schemas.registry_server",
+                "momentum.registry_server",
                 "--host",
                 HOST,
                 "--port",

@@ -89,7 +89,7 @@ class Registry:
             return False
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "schemas.registry_server", "--port", str(self.port)]
+        command = [sys.executable, "-m", "momentum.registry_server", "--port", str(self.port)]
         command += ["--bootstrap-servers", self.bootstrap]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=log)

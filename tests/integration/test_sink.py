@@ -89,7 +89,7 @@ def stack() -> Iterator[Stack]:
             "schema-registry",
             [
                 "-m",
-                "schemas.registry_server",
+                "momentum.registry_server",
                 "--host",
                 HOST,
                 "--port",

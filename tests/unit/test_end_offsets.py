@@ -21,7 +21,7 @@ from faust.types import TP
 from core import end_offsets
 from core.settings import Settings
 from core.tuning import ConsumerTuning, TunedConsumerThread, tuned_app
-from schemas.registry_store import KafkaStore, config_key, schema_key
+from momentum.registry_store import KafkaStore, config_key, schema_key
 from tests.private_broker import LISTED_END, TRUE_END, private_broker, produce_in_batches
 
 # -- pure parts --------------------------------------------------------------------------------

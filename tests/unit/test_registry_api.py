@@ -9,10 +9,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from momentum.registry_server import CONTENT_TYPE, create_app
+from momentum.registry_store import MAX_SCHEMA_DEPTH, MemoryStore, json_depth
 from schemas.errors import RegistryError
 from schemas.registry import SchemaRegistryClient
-from schemas.registry_server import CONTENT_TYPE, create_app
-from schemas.registry_store import MAX_SCHEMA_DEPTH, MemoryStore, json_depth
 
 
 def record(*fields: dict[str, Any], name: str = "Order") -> str:

@@ -22,9 +22,9 @@ import fastavro
 import pytest
 
 from gateway.models import MAX_RESTOCK_QUANTITY
+from momentum.registry_store import MemoryStore
 from schemas import load_schema
 from schemas.codec import AvroCodec
-from schemas.registry_store import MemoryStore
 from schemas.serdes import InMemoryRegistry
 from sinks.ddl import table_shape
 from streams.inventory import rules

@@ -8,7 +8,7 @@ against the embedded stack behaves the same against the production registry.
 State lives in a `registry_store` store; the Kafka-backed one survives a restart
 of this process for as long as the broker keeps its `_schemas` topic.
 
-    python -m schemas.registry_server --port 8081 --bootstrap-servers 127.0.0.1:9092
+    python -m momentum.registry_server --port 8081 --bootstrap-servers 127.0.0.1:9092
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.errors import RegistryError
-from schemas.registry_store import (
+from momentum.registry_store import (
     KafkaStore,
     MemoryStore,
     Reference,
@@ -40,6 +39,7 @@ from schemas.registry_store import (
     invalid_schema,
     parse_references,
 )
+from schemas.errors import RegistryError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -235,7 +235,7 @@ def create_app(store: MemoryStore) -> FastAPI:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m schemas.registry_server", description=__doc__.splitlines()[0]
+        prog="python -m momentum.registry_server", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
