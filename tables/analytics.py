@@ -24,7 +24,7 @@ from faust.tables.wrappers import WindowWrapper
 
 from core.app import app
 from core.topics import ORDER_SETTLEMENTS
-from streams.analytics.rules import DEDUP_EXPIRES, DEDUP_WINDOW, WINDOW, WINDOW_EXPIRES
+from tables.windows import DEDUP_EXPIRES, DEDUP_WINDOW, WINDOW, WINDOW_EXPIRES
 
 
 def event_time_required(event: Any = None) -> NoReturn:

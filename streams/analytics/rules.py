@@ -1,8 +1,9 @@
 """Per-minute analytics as pure functions: which settlements count, and how.
 
-Windows are tumbling minutes in event time: a settlement's `settled_at` picks
-its window, never the clock of the worker that happens to read it. A window is
-`[start, end)` with `start` on a whole UTC minute, and it is named
+Windows are tumbling minutes in event time (sizes and expiries in tables.windows,
+shared with the tables): a settlement's `settled_at` picks its window, never the
+clock of the worker that happens to read it. A window is `[start, end)` with
+`start` on a whole UTC minute, and it is named
 `<subject>@<start, ISO-8601 UTC>`, e.g. `tee-black-m@2026-11-02T12:01:00Z` or
 `CONFIRMED@2026-11-02T12:01:00Z`. ISO rather than epoch millis because analysts
 read these ids in terminals and in Postgres, and the format still sorts by time.
@@ -44,22 +45,12 @@ from typing import Any
 from core.errors import RuleError
 from schemas.money import CENT
 from streams.orders.rules import SETTLED, Status
+from tables.windows import DEDUP_WINDOW, WINDOW, WINDOW_EXPIRES
 
-WINDOW = timedelta(minutes=1)
-# Windows stay in the tables (and can still be updated) this long, then expire.
-WINDOW_EXPIRES = timedelta(hours=1)
 # Settlements for windows that ended longer ago than this are dropped: the window
 # may be gone already, and re-creating it would publish the late settlement's
 # figures alone over the complete ones. The margin keeps us clear of the expiry.
 LATE_AFTER = WINDOW_EXPIRES - timedelta(minutes=5)
-# Counted (order, status) pairs live in windows of this size (expiring like the
-# figures) and are looked up in the settlement's window and the one before, so a
-# duplicate is caught even when it carries a later settled_at (a saga replay):
-# any duplicate settled less than DEDUP_WINDOW after the original.
-DEDUP_WINDOW = timedelta(hours=1)
-# Long enough that the previous window is still there for any settlement that is
-# not too late (see LATE_AFTER).
-DEDUP_EXPIRES = 2 * DEDUP_WINDOW
 
 SALES_STATUS = Status.CONFIRMED
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

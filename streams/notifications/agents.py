@@ -5,10 +5,11 @@ carts (`cart-events`) become Notifications, sent through `sender` and published
 on the public `notifications` topic, keyed by recipient.
 
 The sources are not co-partitioned (different keys), so each agent has its own
-table of notification ids already sent, written only by that agent. Faust puts
-a table write on the changelog partition of the event being processed, so the
-ids from source partition p live on the worker that owns p, which is where a
-redelivered event from p arrives: the repeat is found and dropped. Keyed by
+table of notification ids already sent (tables.notifications), written only by
+that agent. Faust puts a table write on the changelog partition of the event
+being processed, so the ids from source partition p live on the worker that
+owns p, which is where a redelivered event from p arrives: the repeat is found
+and dropped. Keyed by
 notification id, the tables also drop a second record about the same thing
 (the orders topic carries a CONFIRMED order again when its payment is captured).
 A notification is recorded as sent after it went out, so a crash in between
@@ -24,33 +25,16 @@ import faust
 from faust.types import TableT
 
 from core.app import app
-from core.topics import CART_EVENTS, NOTIFICATIONS, ORDERS, STOCK_ALERTS, TopicSpec
+from core.topics import CART_EVENTS, NOTIFICATIONS, ORDERS, STOCK_ALERTS
 from streams import sending
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.notifications import rules
 from streams.notifications.senders import LoggingSender, Sender
+from tables.notifications import sent_for_carts, sent_for_orders, sent_for_stock_alerts
 
 # Replace at start-up to deliver through a real channel.
 sender: Sender = LoggingSender()
-
-
-def sent_table(source: TopicSpec) -> TableT[bytes, int]:
-    # Table definitions belong in tables/; kept here while this flow is the only user.
-    return app.Table(
-        f"notified-{source.name}",
-        default=None,
-        key_type=bytes,
-        value_type=int,
-        # Same partition count as the source, so the table stays co-partitioned with it.
-        partitions=source.partitions,
-        help=f"Ids of notifications sent (epoch ms) for events on {source.name}.",
-    )
-
-
-sent_for_orders = sent_table(ORDERS)
-sent_for_stock_alerts = sent_table(STOCK_ALERTS)
-sent_for_carts = sent_table(CART_EVENTS)
 
 
 def notification_record(notification: rules.Notification) -> dict[str, Any]:

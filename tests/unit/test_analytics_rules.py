@@ -16,11 +16,7 @@ from hypothesis import strategies as st
 from core.errors import RuleError
 from schemas.codec import AvroCodec
 from streams.analytics.rules import (
-    DEDUP_EXPIRES,
-    DEDUP_WINDOW,
     LATE_AFTER,
-    WINDOW,
-    WINDOW_EXPIRES,
     Sales,
     Settlement,
     SoldLine,
@@ -39,6 +35,7 @@ from streams.analytics.rules import (
     window_of,
 )
 from streams.orders.rules import Status
+from tables.windows import DEDUP_EXPIRES, DEDUP_WINDOW, WINDOW, WINDOW_EXPIRES
 
 MINUTE = datetime(2026, 11, 2, 12, 1, tzinfo=UTC)
 T = MINUTE + timedelta(seconds=17, milliseconds=250)
