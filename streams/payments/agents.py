@@ -23,18 +23,13 @@ from schemas.money import CENT
 from streams import sending
 from streams.channels import channel
 from streams.dead_letters import handle_event
-from streams.payments.client import (
-    CardProviderClient,
-    OperationOutcome,
-    OperationResult,
-    PaymentStatus,
-)
+from streams.payments import rules
+from streams.payments.client import CardProviderClient, OperationOutcome, OperationResult
+from streams.payments.records import payment_record
+from streams.payments.rules import PaymentStatus
 from tables.payments import payments, unconfirmed_voids
 
 log = logging.getLogger(__name__)
-
-# Answers that end an authorization; a redelivered authorize repeats them.
-AUTHORIZE_ANSWERED = {"AUTHORIZED", "DECLINED", "CAPTURED", "VOIDED", "REFUNDED"}
 
 OPERATIONS: dict[str, Callable[[CardProviderClient, str], Awaitable[OperationResult]]] = {
     "momentum.CapturePayment": CardProviderClient.capture,
@@ -86,14 +81,12 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
     current = payments.get(order_id)
 
     if kind == "momentum.AuthorizePayment":
-        if current and current["status"] in AUTHORIZE_ANSWERED:
-            status = "DECLINED" if current["status"] == "DECLINED" else "AUTHORIZED"
-            await reply(order_id, status, current["payment_id"])
+        if current and (answered := rules.repeated_authorization(current["status"])) is not None:
+            await reply(order_id, answered.value, current["payment_id"])
             return
         amount = Decimal(payload["amount"]).quantize(CENT)
         result = await provider().authorize(order_id, amount, payload["currency"], payload["token"])
-        if result.status is not PaymentStatus.PENDING:
-            # A pending authorization waits for the card holder; the order expires meanwhile.
+        if rules.tells_the_saga(result.status):
             await reply(order_id, result.status.value, result.payment_id)
         await record(order_id, result.status, result.payment_id, amount, payload["currency"])
         return
@@ -105,42 +98,38 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
     if outcome.outcome is OperationOutcome.UNAVAILABLE:
         # Raising lets the dead-letter handler retry, then park the command for replay.
         raise ProviderUnavailable(f"{kind} for order {order_id}: {outcome.detail}")
+    found = outcome.outcome is not OperationOutcome.NOT_FOUND
     if kind == "momentum.VoidPayment":
-        found = outcome.outcome is not OperationOutcome.NOT_FOUND
-        track_unconfirmed_void(order_id, found=found, authorization_unanswered=unanswered(current))
-    if outcome.outcome is OperationOutcome.NOT_FOUND or outcome.status is None or current is None:
+        stored = current["status"] if current is not None else None
+        track_unconfirmed_void(
+            order_id, found=found, authorization_unanswered=rules.unanswered(stored)
+        )
+    status = rules.settled_status(outcome.status, found=found)
+    if status is None or current is None:
         return  # nothing authorized for this order (yet): nothing to release
-    await reply(order_id, outcome.status.value, outcome.payment_id or current["payment_id"])
-    await record(
-        order_id, outcome.status, outcome.payment_id, current["amount"], current["currency"]
-    )
-
-
-def unanswered(current: dict[str, Any] | None) -> bool:
-    """True when the order's authorization got no answer, so it may still land."""
-    return current is None or current["status"] == PaymentStatus.UNAVAILABLE.value
+    await reply(order_id, status.value, outcome.payment_id or current["payment_id"])
+    await record(order_id, status, outcome.payment_id, current["amount"], current["currency"])
 
 
 def track_unconfirmed_void(order_id: str, *, found: bool, authorization_unanswered: bool) -> None:
-    """Keep asking a void that found no payment while the authorization may still land.
-
-    An authorization that timed out on our side can still reach the provider after
-    the saga's void did (the void then finds nothing): without asking again, that
-    hold would stay on the card. The timer below re-sends the void until it finds
-    the payment or the late-authorization window has passed.
-    """
+    """Keep unconfirmed-voids in step with the void's answer (rules.follow_up_void); the
+    timer below re-sends the voids listed there."""
     key = order_id.encode()
     deadline = unconfirmed_voids.get(key)
-    if found or not authorization_unanswered:
+    follow_up = rules.follow_up_void(
+        deadline,
+        found=found,
+        authorization_unanswered=authorization_unanswered,
+        now_ms=epoch_ms(),
+        window_ms=int(settings.payment_late_authorization_seconds * 1000),
+    )
+    if follow_up.gave_up:
+        log.info("order %s: no authorization landed for its void; not asking again", order_id)
+    if follow_up.deadline is None:
         if deadline is not None:
             unconfirmed_voids.pop(key, None)
-        return
-    now_ms = epoch_ms()
-    if deadline is None:
-        unconfirmed_voids[key] = now_ms + int(settings.payment_late_authorization_seconds * 1000)
-    elif now_ms >= deadline:
-        log.info("order %s: no authorization landed for its void; not asking again", order_id)
-        unconfirmed_voids.pop(key, None)
+    elif follow_up.deadline != deadline:
+        unconfirmed_voids[key] = follow_up.deadline
 
 
 def epoch_ms() -> int:
@@ -190,16 +179,11 @@ async def record(
     order_id: str, status: PaymentStatus, payment_id: str | None, amount: Decimal, currency: str
 ) -> None:
     current = payments.get(order_id)
-    if current is not None and current["status"] == status.value:
+    if not rules.is_news(current["status"] if current is not None else None, status):
         return
-    value = {
-        "order_id": order_id,
-        "status": status.value,
-        "payment_id": payment_id or (current or {}).get("payment_id"),
-        "amount": amount,
-        "currency": currency,
-        "updated_at": sending.now(),
-    }
+    # The provider's answer may carry no payment id: keep the one known.
+    known_id = payment_id or (current or {}).get("payment_id")
+    value = payment_record(order_id, status, known_id, amount, currency, sending.now())
     # Sent before it is stored, as in the order saga (streams.orders.agents).
     await sending.publish(PAYMENTS, order_id, value)
     payments[order_id] = value

@@ -38,20 +38,9 @@ from tenacity import (
 )
 
 from schemas.money import CENT
+from streams.payments.rules import PaymentStatus
 
 logger = logging.getLogger(__name__)
-
-
-class PaymentStatus(StrEnum):
-    """What the provider said about a payment: the symbols of momentum.PaymentStatus."""
-
-    PENDING = "PENDING"
-    AUTHORIZED = "AUTHORIZED"
-    DECLINED = "DECLINED"
-    UNAVAILABLE = "UNAVAILABLE"
-    CAPTURED = "CAPTURED"
-    VOIDED = "VOIDED"
-    REFUNDED = "REFUNDED"
 
 
 class Operation(StrEnum):
