@@ -19,7 +19,7 @@ from faust.tables.wrappers import WindowWrapper
 from core.app import app
 from core.topics import ORDER_SETTLEMENTS, ORDERS_PER_MINUTE, SALES_PER_MINUTE
 from streams import metrics, sending
-from streams.analytics import rules
+from streams.analytics import records, rules
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.orders.rules import Status
@@ -44,7 +44,7 @@ def window_value(table: WindowWrapper, key: str) -> Any | None:
 
 async def apply_settlement(key: str, record: dict[str, Any], offset: int) -> None:
     """Count the settlement read at `offset` (order-settlements has one partition) once."""
-    settlement = rules.settlement_from_record(record)
+    settlement = records.settlement_from_record(record)
     if rules.is_too_late(settlement.settled_at, sending.now()):
         log.warning(
             "settlement %s of order %s at %s is too late for its window; not counted",
@@ -116,7 +116,7 @@ async def apply_settlement(key: str, record: dict[str, Any], offset: int) -> Non
 
 async def publish_sales(sku: str, window: rules.Window, figures: rules.Sales) -> None:
     await sending.publish(
-        SALES_PER_MINUTE, rules.window_id(sku, window), rules.sales_record(sku, window, figures)
+        SALES_PER_MINUTE, rules.window_id(sku, window), records.sales_record(sku, window, figures)
     )
 
 
@@ -124,5 +124,5 @@ async def publish_orders(status: Status, window: rules.Window, count: int) -> No
     await sending.publish(
         ORDERS_PER_MINUTE,
         rules.window_id(status.value, window),
-        rules.orders_record(status, window, count),
+        records.orders_record(status, window, count),
     )

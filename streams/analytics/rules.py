@@ -42,9 +42,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.errors import RuleError
-from schemas.money import CENT
-from streams.orders.rules import SETTLED, Status
+from streams.orders.rules import Status
 from tables.windows import DEDUP_WINDOW, WINDOW, WINDOW_EXPIRES
 
 # Settlements for windows that ended longer ago than this are dropped: the window
@@ -104,36 +102,12 @@ class Sales:
         return cls(int(state["units"]), Decimal(state["revenue"]), str(state["currency"]))
 
 
-# -- reading a settlement -----------------------------------------------------------------
+# -- windows ------------------------------------------------------------------------------
 
 
 def as_utc(at: datetime) -> datetime:
     # Avro timestamp-millis decode as aware UTC; a naive value can only mean UTC here.
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def settlement_from_record(record: Mapping[str, Any]) -> Settlement:
-    """An OrderSettled record as a Settlement; RuleError if it is not a settled status."""
-    try:
-        status = Status(record["status"])
-    except ValueError as exc:
-        raise RuleError(f"unknown order status {record['status']!r}") from exc
-    if status not in SETTLED:
-        raise RuleError(f"order {record['order_id']} is {status}, not settled")
-    order_currency = record.get("currency") or ""
-    lines = tuple(
-        SoldLine(
-            sku=line["sku"],
-            quantity=int(line["quantity"]),
-            unit_price=Decimal(line["unit_price"]),
-            currency=line["currency"] or order_currency,
-        )
-        for line in record.get("lines", ())
-    )
-    return Settlement(record["order_id"], status, as_utc(record["settled_at"]), lines)
-
-
-# -- windows ------------------------------------------------------------------------------
 
 
 def epoch_ms(at: datetime) -> int:
@@ -309,30 +283,3 @@ def count_settlement(
         orders = count_order(orders)
         orders_write = orders_to_state(orders, offset)
     return Counting(False, writes, orders_write, offset, published, orders, left_out)
-
-
-# -- published records ---------------------------------------------------------------------
-
-
-def sales_record(sku: str, window: Window, sales: Sales) -> dict[str, Any]:
-    """SalesPerMinute (topic sales-per-minute), keyed by its window_id."""
-    return {
-        "window_id": window_id(sku, window),
-        "sku": sku,
-        "window_start": window.start,
-        "window_end": window.end,
-        "units": sales.units,
-        "revenue": sales.revenue.quantize(CENT),
-        "currency": sales.currency,
-    }
-
-
-def orders_record(status: Status, window: Window, orders: int) -> dict[str, Any]:
-    """OrdersPerMinute (topic orders-per-minute), keyed by its window_id."""
-    return {
-        "window_id": window_id(status.value, window),
-        "status": status.value,
-        "window_start": window.start,
-        "window_end": window.end,
-        "orders": orders,
-    }

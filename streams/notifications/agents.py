@@ -30,23 +30,12 @@ from streams import sending
 from streams.channels import channel
 from streams.dead_letters import handle_event
 from streams.notifications import rules
+from streams.notifications.records import notification_record
 from streams.notifications.senders import LoggingSender, Sender
 from tables.notifications import sent_for_carts, sent_for_orders, sent_for_stock_alerts
 
 # Replace at start-up to deliver through a real channel.
 sender: Sender = LoggingSender()
-
-
-def notification_record(notification: rules.Notification) -> dict[str, Any]:
-    """The public Notification record (topic notifications)."""
-    return {
-        "notification_id": notification.notification_id,
-        "kind": notification.kind.value,
-        "recipient": notification.recipient,
-        "subject_id": notification.subject_id,
-        "message": notification.message,
-        "created_at": notification.created_at,
-    }
 
 
 async def deliver(sent: TableT[bytes, int], notification: rules.Notification | None) -> None:

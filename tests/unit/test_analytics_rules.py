@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from core.errors import RuleError
 from schemas.codec import AvroCodec
+from streams.analytics.records import orders_record, sales_record, settlement_from_record
 from streams.analytics.rules import (
     LATE_AFTER,
     Sales,
@@ -27,10 +28,7 @@ from streams.analytics.rules import (
     counted_key,
     dedup_windows,
     is_too_late,
-    orders_record,
     sales_of,
-    sales_record,
-    settlement_from_record,
     window_id,
     window_of,
 )

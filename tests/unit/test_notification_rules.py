@@ -137,3 +137,15 @@ def test_kinds_match_the_avro_enum() -> None:
     schema = load_schema("NotificationKind")
     assert isinstance(schema, dict)
     assert [k.value for k in Kind] == schema["symbols"]
+
+
+def test_the_notification_record_round_trips_through_its_schema() -> None:
+    from schemas.serdes import InMemoryRegistry, Serdes
+    from streams.notifications.records import notification_record
+
+    codec = Serdes(InMemoryRegistry()).codec("notifications-value", "Notification")
+    reminder = for_abandoned_cart(cart_id="c1", customer_id="alice", item_count=2, occurred_at=T0)
+    record = notification_record(reminder)
+    assert codec.decode(codec.encode(record)) == record
+    assert record["kind"] == "CART_ABANDONED"
+    assert record["recipient"] == "alice"
