@@ -16,15 +16,14 @@ retry both the same way.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import ValidationError
 
 from core.topics import CART_COMMANDS
 from gateway.auth import Principal
-from gateway.commands import Command, CommandPublisher, request_hash
+from gateway.commands import CommandPublisher, request_hash
 from gateway.deps import (
     CustomerOnly,
     IdempotencyKey,
@@ -43,6 +42,9 @@ from gateway.models import (
     error_responses,
 )
 from gateway.state import StateReads, WorkerUnavailable
+from schemas import messages
+from schemas.envelopes import cart_command
+from schemas.messages import CartCommand
 
 router = APIRouter(prefix="/carts", tags=["carts"])
 
@@ -62,16 +64,6 @@ CART_ORDER_ID_NAMESPACE = uuid.UUID("3f5c2a9e-7d41-5b08-a6e3-1c9d4b2e8f70")
 def cart_order_id(cart_id: str) -> str:
     """The one order a cart can become: every checkout retry names it."""
     return str(uuid.uuid5(CART_ORDER_ID_NAMESPACE, cart_id))
-
-
-def cart_command(cart_id: str, customer_id: str, payload: tuple[str, dict[str, Any]]) -> Command:
-    return {
-        "command_id": str(uuid.uuid4()),
-        "cart_id": cart_id,
-        "customer_id": customer_id,
-        "issued_at": datetime.now(UTC),
-        "payload": payload,
-    }
 
 
 def not_found(cart_id: str) -> HTTPException:
@@ -97,7 +89,7 @@ async def read_own_cart(
     return cart
 
 
-async def send(publisher: CommandPublisher, command: Command) -> CartCommandAccepted:
+async def send(publisher: CommandPublisher, command: CartCommand) -> CartCommandAccepted:
     await publisher.publish(CART_COMMANDS, command)
     return CartCommandAccepted(cart_id=command["cart_id"], command_id=command["command_id"])
 
@@ -115,7 +107,7 @@ async def set_cart_item(
     principal: CustomerOnly,
     publisher: PublisherDep,
 ) -> CartCommandAccepted:
-    payload = ("momentum.SetCartLine", {"sku": sku, "quantity": body.quantity})
+    payload = messages.set_cart_line(sku=sku, quantity=body.quantity)
     return await send(publisher, cart_command(cart_id, principal.sub, payload))
 
 
@@ -131,7 +123,7 @@ async def remove_cart_item(
     principal: CustomerOnly,
     publisher: PublisherDep,
 ) -> CartCommandAccepted:
-    payload = ("momentum.RemoveCartLine", {"sku": sku})
+    payload = messages.remove_cart_line(sku=sku)
     return await send(publisher, cart_command(cart_id, principal.sub, payload))
 
 
@@ -168,13 +160,10 @@ async def checkout_cart(
 ) -> CheckoutAccepted:
     order_id = cart_order_id(cart_id)
     response.headers["Location"] = request.app.url_path_for("get_order", order_id=order_id)
-    payload = (
-        "momentum.CheckoutCart",
-        {
-            "order_id": order_id,
-            "payment": {"method": body.payment.method, "token": body.payment.token},
-            "request_hash": request_hash(body),
-        },
+    payload = messages.checkout_cart(
+        order_id=order_id,
+        payment={"method": body.payment.method, "token": body.payment.token},
+        request_hash=request_hash(body),
     )
     command = cart_command(cart_id, principal.sub, payload)
     await publisher.publish(CART_COMMANDS, command)

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import httpx
 import pytest
 
+from core.topics import CART_COMMANDS, INVENTORY_COMMANDS, ORDER_COMMANDS, value_codec
+from gateway.auth import Principal, Role
+from gateway.commands import client_command_topics, restock_command, upsert_product_command
 from gateway.main import create_app
+from gateway.models import ProductUpsert
 from gateway.state import RecentOrder, RecentOrders, StateReader, WorkerUnavailable
-from tests.support.gateway import CLOSED_URL, FakeReader, bearer, running_gateway
+from schemas.serdes import InMemoryRegistry, Serdes
+from tests.support.gateway import (
+    CLOSED_URL,
+    FakeProducer,
+    FakeReader,
+    bearer,
+    make_settings,
+    running_gateway,
+)
 
 ORDER = {"items": [{"sku": "tee-m", "quantity": 1}], "payment": {"method": "card", "token": "t"}}
 
@@ -262,3 +275,48 @@ def test_recent_orders_first_claim_wins_and_oldest_is_evicted() -> None:
     assert len(recent) == 2
     assert recent.get("o2") is None
     assert recent.get("o1") is first
+
+
+# Command schemas and their wire shape.
+
+
+class RecordingRegistry(InMemoryRegistry):
+    def __init__(self) -> None:
+        super().__init__()
+        self.subjects: list[str] = []
+
+    def register(self, subject: str, schema: str) -> int:
+        self.subjects.append(subject)
+        return super().register(subject, schema)
+
+
+def test_client_command_topics_are_those_carrying_client_commands() -> None:
+    assert client_command_topics() == (INVENTORY_COMMANDS, ORDER_COMMANDS, CART_COMMANDS)
+
+
+async def test_start_up_registers_every_command_topic_the_gateway_sends_to() -> None:
+    registry = RecordingRegistry()
+    app = create_app(make_settings(), FakeProducer(), FakeReader(), serdes=Serdes(registry))
+    async with app.router.lifespan_context(app):
+        pass
+    assert sorted(registry.subjects) == [
+        "cart-commands-value",
+        "inventory-commands-value",
+        "order-commands-value",
+    ]
+
+
+def test_inventory_commands_encode_as_before_the_envelope_wrote_origin() -> None:
+    # The gateway's InventoryCommands used to leave `origin` out; the envelope now
+    # writes None, the Avro default: the bytes on the wire are the same.
+    codec = value_codec(INVENTORY_COMMANDS, Serdes(InMemoryRegistry()))
+    seller = Principal(sub="sam", role=Role.SELLER)
+    for command in (
+        restock_command("tee-m", 3, seller),
+        upsert_product_command(
+            "tee-m", ProductUpsert(name="Tee", price=Decimal("10.00"), currency="BRL"), seller
+        ),
+    ):
+        assert command["origin"] is None
+        without_origin = {k: v for k, v in command.items() if k != "origin"}
+        assert codec.encode(command) == codec.encode(without_origin)

@@ -11,6 +11,7 @@ import pytest
 
 from core.topics import CART_COMMANDS
 from gateway.routes.carts import cart_order_id
+from schemas.messages import CHECKOUT_CART, REMOVE_CART_LINE, SET_CART_LINE
 from tests.support.gateway import FakeReader, bearer, error_locs, running_gateway
 
 ALICE = bearer("alice", "customer")
@@ -91,7 +92,7 @@ async def test_put_item_sends_set_cart_line_keyed_by_cart() -> None:
     assert key == "c1" == command["cart_id"]
     assert command["customer_id"] == "alice"
     uuid.UUID(command["command_id"])
-    assert command["payload"] == ("momentum.SetCartLine", {"sku": "tee-m", "quantity": 3})
+    assert command["payload"] == (SET_CART_LINE, {"sku": "tee-m", "quantity": 3})
 
 
 async def test_delete_item_sends_remove_cart_line() -> None:
@@ -100,7 +101,7 @@ async def test_delete_item_sends_remove_cart_line() -> None:
         assert response.status_code == 202, response.text
         [(key, command)] = gw.commands(CART_COMMANDS)
     assert key == "c1"
-    assert command["payload"] == ("momentum.RemoveCartLine", {"sku": "tee-m"})
+    assert command["payload"] == (REMOVE_CART_LINE, {"sku": "tee-m"})
 
 
 @pytest.mark.parametrize(
@@ -227,7 +228,7 @@ async def test_checkout_sends_checkout_cart_with_the_carts_order_id() -> None:
     assert key == "c1"
     assert command["customer_id"] == "alice"
     assert command["payload"] == (
-        "momentum.CheckoutCart",
+        CHECKOUT_CART,
         {
             "order_id": ORDER_ID,
             "payment": {"method": "card", "token": "tok_visa"},
@@ -262,7 +263,7 @@ async def test_checkout_of_a_cart_not_yet_seen_is_sent_for_the_rule_to_decide() 
         kinds = [command["payload"][0] for _, command in gw.commands(CART_COMMANDS)]
         # A checkout names no customer for the order: the cart rule takes its owner.
         assert gw.app.state.recent_orders.get(ORDER_ID) is None
-    assert kinds == ["momentum.SetCartLine", "momentum.CheckoutCart"]
+    assert kinds == [SET_CART_LINE, CHECKOUT_CART]
 
 
 @pytest.mark.parametrize("key", [None, "", "k" * 65])

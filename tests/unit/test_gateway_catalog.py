@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from core.topics import INVENTORY_COMMANDS
+from schemas.messages import RESTOCK, UPSERT_PRODUCT
 from tests.support.gateway import FakeReader, bearer, error_locs, running_gateway
 
 SELLER = bearer("sam", "seller")
@@ -31,7 +32,7 @@ async def test_upsert_product_sends_upsert_keyed_by_sku() -> None:
     assert command["sku"] == "tee-m"
     assert abs(command["issued_at"] - datetime.now(UTC)) < timedelta(seconds=5)
     assert command["payload"] == (
-        "momentum.UpsertProduct",
+        UPSERT_PRODUCT,
         {
             "name": "Tee",
             "price": Decimal("12.34"),
@@ -131,7 +132,7 @@ async def test_ownership_is_decided_by_the_inventory_agent_not_by_a_worker_read(
         [(_, upsert), (_, added)] = gw.commands(INVENTORY_COMMANDS)
     assert (upsert["payload"][1]["seller_id"], upsert["payload"][1]["role"]) == ("sam", "SELLER")
     assert added["payload"] == (
-        "momentum.Restock",
+        RESTOCK,
         {"quantity": 1, "requested_by": "sam", "role": "SELLER"},
     )
 
@@ -199,7 +200,7 @@ async def test_restock_sends_restock_keyed_by_sku() -> None:
     assert key == "tee-m"
     assert command["sku"] == "tee-m"
     assert command["payload"] == (
-        "momentum.Restock",
+        RESTOCK,
         {"quantity": 40, "requested_by": "sam", "role": "SELLER"},
     )
 

@@ -13,6 +13,7 @@ import pytest
 from core.topics import ORDER_COMMANDS
 from gateway.commands import ORDER_ID_NAMESPACE, order_id_for
 from gateway.routes import orders as orders_routes
+from schemas.messages import CANCEL_ORDER, PLACE_ORDER
 from tests.support.gateway import (
     FakeReader,
     bearer,
@@ -58,7 +59,7 @@ async def test_place_order_sends_place_order_keyed_by_deterministic_id() -> None
     assert key == expected_id == command["order_id"]
     uuid.UUID(command["command_id"])
     assert command["payload"] == (
-        "momentum.PlaceOrder",
+        PLACE_ORDER,
         {
             "customer_id": "alice",
             "lines": [{"sku": "tee-m", "quantity": 2}, {"sku": "mug", "quantity": 1}],
@@ -361,7 +362,7 @@ async def test_cancel_sends_cancel_order_with_who_asks_and_asks_no_worker(
     }
     assert key == order_id == command["order_id"]
     assert command["payload"] == (
-        "momentum.CancelOrder",
+        CANCEL_ORDER,
         {"requested_by": requested_by, "role": role},
     )
 
@@ -385,4 +386,4 @@ async def test_cancel_right_after_placing_follows_the_place_order() -> None:
         assert cancel.status_code == 202
         kinds = [command["payload"][0] for _, command in gw.commands(ORDER_COMMANDS)]
     # Same key, same partition: the saga sees the PlaceOrder first.
-    assert kinds == ["momentum.PlaceOrder", "momentum.CancelOrder"]
+    assert kinds == [PLACE_ORDER, CANCEL_ORDER]
