@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request, status
+from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -27,7 +27,7 @@ from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
 from gateway.ratelimit import RateLimitMiddleware
-from gateway.routes import carts, health, inventory, orders, products, rejections
+from gateway.routes import ROOT_ROUTERS, ROUTERS
 from gateway.state import RecentOrders, StateReader, StateReads, WorkerUnavailable
 from schemas.errors import RegistryUnavailable
 from schemas.registry import SchemaRegistryClient
@@ -38,14 +38,6 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/v1"
 # A restarting worker is back, or Kafka's leader moved, within seconds.
 RETRY_AFTER_SECONDS = "1"
-# Every resource router under /v1.
-V1_ROUTERS: tuple[APIRouter, ...] = (
-    products.router,
-    inventory.router,
-    orders.router,
-    carts.router,
-    rejections.router,
-)
 
 TITLE = "Momentum gateway"
 DESCRIPTION = """\
@@ -344,8 +336,9 @@ def create_app(
     # Added last, so outermost: a flood is refused before any body is read.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     _install_error_handlers(app)
-    app.include_router(health.router)
-    for router in V1_ROUTERS:
+    for router in ROOT_ROUTERS:
+        app.include_router(router)
+    for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     return app
 
