@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from core.retrying import fixed_wait, retry_async
-from gateway.models import InventoryView, OrderView, ProductView, RejectionsView
+from gateway.models import OrderView
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,11 @@ class StoredOrder(OrderView):
 
 
 class StateReads(Protocol):
-    async def order(self, order_id: str) -> StoredOrder | None: ...
-    async def inventory(self, sku: str) -> InventoryView | None: ...
-    async def product(self, sku: str) -> ProductView | None: ...
-    async def cart(self, cart_id: str) -> dict[str, Any] | None: ...
-    async def rejections(self, requested_by: str) -> RejectionsView | None: ...
+    """What the routes read: one key of one worker view, as the route's model."""
+
+    async def read(
+        self, view: str, key: str, model: type[M], *, query: str | None = None
+    ) -> M | None: ...
     async def aclose(self) -> None: ...
 
 
@@ -78,25 +78,18 @@ class StateReader:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def order(self, order_id: str) -> StoredOrder | None:
-        return await self._read(f"/orders/{quote(order_id, safe='')}/", StoredOrder)
+    async def read(
+        self, view: str, key: str, model: type[M], *, query: str | None = None
+    ) -> M | None:
+        """The worker view `/<view>/<key>/` as `model`, None on 404.
 
-    async def inventory(self, sku: str) -> InventoryView | None:
-        return await self._read(f"/inventory/{quote(sku, safe='')}/", InventoryView)
-
-    async def product(self, sku: str) -> ProductView | None:
-        return await self._read(f"/products/{quote(sku, safe='')}/", ProductView)
-
-    async def cart(self, cart_id: str) -> dict[str, Any] | None:
-        """The raw cart view; the carts routes give it a model."""
-        body = await self._get(f"/carts/{quote(cart_id, safe='')}/")
-        if body is not None and not isinstance(body, dict):
-            raise WorkerUnavailable("worker answered a cart that is not an object", malformed=True)
-        return body
-
-    async def rejections(self, requested_by: str) -> RejectionsView | None:
-        # A query parameter: requester ids are token subjects, free text.
-        return await self._read("/rejections/", RejectionsView, {"requested_by": requested_by})
+        With `query`, the key goes as that query parameter of `/<view>/` instead:
+        for keys that are free text (token subjects), which must not become path
+        segments.
+        """
+        if query is not None:
+            return await self._read(f"/{view}/", model, {query: key})
+        return await self._read(f"/{view}/{quote(key, safe='')}/", model)
 
     async def _read(
         self, path: str, model: type[M], params: dict[str, str] | None = None

@@ -19,7 +19,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
-from pydantic import ValidationError
 
 from core.topics import CART_COMMANDS
 from gateway.auth import Principal
@@ -41,7 +40,7 @@ from gateway.models import (
     CheckoutRequest,
     error_responses,
 )
-from gateway.state import StateReads, WorkerUnavailable
+from gateway.state import StateReads
 from schemas import messages
 from schemas.envelopes import cart_command
 from schemas.messages import CartCommand
@@ -74,16 +73,9 @@ async def read_own_cart(
     principal: Principal, cart_id: str, reader: StateReads
 ) -> StoredCart | None:
     """The caller's cart, None if the workers do not know it; 404 if it is someone else's."""
-    body = await reader.cart(cart_id)
-    if body is None:
+    cart = await reader.read("carts", cart_id, StoredCart)
+    if cart is None:
         return None
-    try:
-        cart = StoredCart.model_validate(body)
-    except ValidationError as exc:
-        raise WorkerUnavailable(
-            f"worker answered cart {cart_id} with an unexpected body: {exc.errors()[0]['msg']}",
-            malformed=True,
-        ) from exc
     if cart.customer_id != principal.sub:
         raise not_found(cart_id)
     return cart

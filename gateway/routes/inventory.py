@@ -40,7 +40,7 @@ async def restock(
     responses=error_responses(401, 404, 502, 503),
 )
 async def get_inventory(sku: SkuPath, _: AnyRole, reader: StateReaderDep) -> InventoryView:
-    stock = await reader.inventory(sku)
+    stock = await reader.read("inventory", sku, InventoryView)
     if stock is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no stock record for {sku}")
     return stock

@@ -123,7 +123,7 @@ async def get_order(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        order = await reader.order(oid)
+        order = await reader.read("orders", oid, StoredOrder)
         remaining = deadline - loop.time()
         if order is not None:
             if not may_see(principal, order.customer_id):

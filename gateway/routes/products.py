@@ -48,7 +48,7 @@ async def upsert_product(
     responses=error_responses(401, 404, 502, 503),
 )
 async def get_product(sku: SkuPath, _: AnyRole, reader: StateReaderDep) -> ProductView:
-    product = await reader.product(sku)
+    product = await reader.read("products", sku, ProductView)
     if product is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no product {sku}")
     return product

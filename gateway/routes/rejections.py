@@ -36,7 +36,7 @@ async def list_rejections(
     who = requested_by or principal.sub
     if who != principal.sub and not principal.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only admins read others' rejections")
-    log = await reader.rejections(who)
+    log = await reader.read("rejections", who, RejectionsView, query="requested_by")
     rejections = log.rejections if log is not None else []
     if command_id is not None:
         rejections = [r for r in rejections if r.command_id == command_id]

@@ -11,17 +11,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import jwt
+from pydantic import BaseModel, ValidationError
 
 from core.settings import Settings
 from core.topics import TopicSpec, value_codec
 from gateway.main import create_app
-from gateway.models import InventoryView, ProductView, RejectionsView
 from gateway.producer import ProducerUnavailable
-from gateway.state import StoredOrder, WorkerUnavailable
+from gateway.state import WorkerUnavailable
 from schemas.serdes import InMemoryRegistry, Serdes
 
 SECRET = "unit-test-secret-of-at-least-32-bytes"
@@ -63,6 +63,7 @@ class FakeProducer:
         return "Kafka unreachable: test" if self.down else None
 
 
+M = TypeVar("M", bound=BaseModel)
 OrderScript = Callable[[int], dict[str, Any] | None]
 
 
@@ -76,46 +77,47 @@ class FakeReader:
     carts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Requester -> their rejections, newest first, as the worker view lists them.
     rejection_logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Any other worker view: view -> key -> body.
+    other_views: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     order_reads: int = 0
-    # Every read asked of the worker (also those that failed because it is down).
+    # The view of every read asked of the worker (also those that failed: it is down).
     calls: list[str] = field(default_factory=list)
     down: bool = False
     closed: bool = False
 
-    async def order(self, order_id: str) -> StoredOrder | None:
-        self._maybe_fail("order")
-        self.order_reads += 1
-        entry = self.orders.get(order_id)
-        if callable(entry):
-            entry = entry(self.order_reads)
-        return None if entry is None else StoredOrder.model_validate(entry)
-
-    async def cart(self, cart_id: str) -> dict[str, Any] | None:
-        self._maybe_fail("cart")
-        return self.carts.get(cart_id)
-
-    async def product(self, sku: str) -> ProductView | None:
-        self._maybe_fail("product")
-        entry = self.products.get(sku)
-        return None if entry is None else ProductView.model_validate(entry)
-
-    async def inventory(self, sku: str) -> InventoryView | None:
-        self._maybe_fail("inventory")
-        entry = self.stock.get(sku)
-        return None if entry is None else InventoryView.model_validate(entry)
-
-    async def rejections(self, requested_by: str) -> RejectionsView | None:
-        self._maybe_fail("rejections")
-        entries = self.rejection_logs.get(requested_by)
-        if entries is None:
+    async def read(
+        self, view: str, key: str, model: type[M], *, query: str | None = None
+    ) -> M | None:
+        """`key` of the worker view `view`, from the dict that plays it."""
+        self._maybe_fail(view)
+        entry: dict[str, Any] | OrderScript | None
+        if view == "orders":
+            self.order_reads += 1
+            entry = self.orders.get(key)
+            if callable(entry):
+                entry = entry(self.order_reads)
+        elif view == "rejections":
+            entries = self.rejection_logs.get(key)
+            entry = None if entries is None else {"requested_by": key, "rejections": entries}
+        else:
+            entry = self.views(view).get(key)
+        if entry is None:
             return None
-        return RejectionsView.model_validate({"requested_by": requested_by, "rejections": entries})
+        try:
+            return model.model_validate(entry)
+        except ValidationError as exc:
+            # As the real reader: a body against the contract is the worker's fault (502).
+            raise WorkerUnavailable(f"worker answered {view}/{key}: {exc}", malformed=True) from exc
+
+    def views(self, view: str) -> dict[str, dict[str, Any]]:
+        known = {"products": self.products, "inventory": self.stock, "carts": self.carts}
+        return known[view] if view in known else self.other_views.setdefault(view, {})
 
     async def aclose(self) -> None:
         self.closed = True
 
-    def _maybe_fail(self, what: str) -> None:
-        self.calls.append(what)
+    def _maybe_fail(self, view: str) -> None:
+        self.calls.append(view)
         if self.down:
             raise WorkerUnavailable("worker unreachable at http://worker: ConnectError")
 

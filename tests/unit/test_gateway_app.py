@@ -12,7 +12,7 @@ from core.topics import CART_COMMANDS, INVENTORY_COMMANDS, ORDER_COMMANDS, value
 from gateway.auth import Principal, Role
 from gateway.commands import client_command_topics, restock_command, upsert_product_command
 from gateway.main import create_app
-from gateway.models import ProductUpsert
+from gateway.models import InventoryView, ProductUpsert, ProductView, RejectionsView
 from gateway.state import RecentOrder, RecentOrders, StateReader, WorkerUnavailable
 from schemas.serdes import InMemoryRegistry, Serdes
 from tests.support.gateway import (
@@ -188,8 +188,8 @@ async def test_state_reader_reads_and_maps_404_to_none() -> None:
     transport, paths = mock_worker(httpx.Response(200, json=STOCK), httpx.Response(404))
     reader = StateReader("http://worker", transport=transport)
     try:
-        found = await reader.inventory("tee-m")
-        missing = await reader.product("nope")
+        found = await reader.read("inventory", "tee-m", InventoryView)
+        missing = await reader.read("products", "nope", ProductView)
     finally:
         await reader.aclose()
     assert found is not None and found.available == 4
@@ -207,7 +207,7 @@ async def test_state_reader_asks_for_rejections_by_query_parameter() -> None:
 
     reader = StateReader("http://worker", transport=httpx.MockTransport(handler))
     try:
-        log = await reader.rejections("a/../b")
+        log = await reader.read("rejections", "a/../b", RejectionsView, query="requested_by")
     finally:
         await reader.aclose()
     assert log is not None and log.requested_by == "a/../b"
@@ -219,7 +219,7 @@ async def test_state_reader_retries_once() -> None:
     transport, paths = mock_worker(httpx.ConnectError("refused"), httpx.Response(200, json=STOCK))
     reader = StateReader("http://worker", transport=transport, retry_delay=0)
     try:
-        assert await reader.inventory("tee-m") is not None
+        assert await reader.read("inventory", "tee-m", InventoryView) is not None
     finally:
         await reader.aclose()
     assert len(paths) == 2
@@ -242,7 +242,7 @@ async def test_state_reader_failures(
     reader = StateReader("http://worker", transport=transport, retry_delay=0)
     try:
         with pytest.raises(WorkerUnavailable) as caught:
-            await reader.inventory("tee-m")
+            await reader.read("inventory", "tee-m", InventoryView)
     finally:
         await reader.aclose()
     assert caught.value.malformed is malformed
