@@ -10,9 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from gateway import ratelimit
-from gateway.models import ProductView
 from gateway.ratelimit import Bucket, ClientKeys, RateLimiter, take
-from tests.support.gateway import SECRET, FakeReader, bearer, running_gateway
+from tests.support.gateway import SECRET, FakeReader, M, bearer, running_gateway
 
 # -- the bucket -----------------------------------------------------------------------------
 
@@ -200,10 +199,12 @@ class BlockingReader(FakeReader):
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def product(self, sku: str) -> ProductView | None:
+    async def read(
+        self, view: str, key: str, model: type[M], *, query: str | None = None
+    ) -> M | None:
         self.entered.set()
         await self.release.wait()
-        return await super().product(sku)
+        return await super().read(view, key, model, query=query)
 
 
 async def test_past_the_in_flight_limit_requests_get_503_at_once() -> None:
