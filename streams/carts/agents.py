@@ -137,8 +137,11 @@ async def carry_out(cart: rules.Cart, effects: list[rules.Effect]) -> None:
 
 @app.timer(interval=ABANDON_SCAN_SECONDS)  # type: ignore[untyped-decorator]
 async def abandon_idle_carts() -> None:
+    await ask_to_abandon(int(datetime.now(UTC).timestamp() * 1000))
+
+
+async def ask_to_abandon(now_ms: int) -> None:
     """Ask the cart agent to abandon open carts past their idle deadline; the rule decides."""
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     overdue = [key for key, deadline in open_carts.items() if deadline <= now_ms]
     for key in overdue:
         cart_id = key.decode() if isinstance(key, bytes) else str(key)

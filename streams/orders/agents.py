@@ -225,8 +225,11 @@ async def payment_command(order_id: str, payload: messages.PaymentCommandPayload
 
 @app.timer(interval=EXPIRY_SCAN_SECONDS)  # type: ignore[untyped-decorator]
 async def expire_overdue_orders() -> None:
+    await ask_to_expire(int(datetime.now(UTC).timestamp() * 1000))
+
+
+async def ask_to_expire(now_ms: int) -> None:
     """Ask the saga to expire open orders past their deadline; the saga decides."""
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     overdue = [key for key, deadline in open_orders.items() if deadline <= now_ms]
     for key in overdue:
         order_id = key.decode() if isinstance(key, bytes) else str(key)
