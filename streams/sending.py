@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,17 +15,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-async def send(spec: TopicSpec, key: str, value: dict[str, Any]) -> None:
+async def send(spec: TopicSpec, key: str, value: Mapping[str, Any]) -> None:
     """An internal command or event: UTF-8 key, Avro value."""
     await channel(spec).send(key=key.encode(), value=value_codec(spec).encode(value))
     metrics.SENT.labels(topic=spec.name).inc()
 
 
-async def publish(spec: TopicSpec, key: str, value: dict[str, Any] | None) -> None:
+async def publish(spec: TopicSpec, key: str, value: Mapping[str, Any] | None) -> None:
     """A public record: Avro key and value; None is a tombstone (the record is gone)."""
     encoded = None if value is None else value_codec(spec).encode(value)
     await channel(spec).send(key=key_codec(spec).encode(key), value=encoded)

@@ -10,7 +10,6 @@ is its figure so far).
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 import faust
@@ -21,8 +20,8 @@ from core.topics import ORDER_SETTLEMENTS, ORDERS_PER_MINUTE, SALES_PER_MINUTE
 from streams import metrics, sending
 from streams.analytics import records, rules
 from streams.channels import channel
-from streams.dead_letters import handle_event
 from streams.orders.rules import Status
+from streams.steps import consume
 from tables.analytics import at, counted_settlements, orders_per_minute, sales_per_minute
 
 log = logging.getLogger(__name__)
@@ -30,9 +29,9 @@ log = logging.getLogger(__name__)
 
 @app.agent(channel(ORDER_SETTLEMENTS))
 async def aggregate_settlements(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        offset = event.message.offset
-        await handle_event(event, partial(apply_settlement, offset=offset))
+    await consume(
+        stream, apply_settlement, per_event=lambda event: {"offset": event.message.offset}
+    )
 
 
 def window_value(table: WindowWrapper, key: str) -> Any | None:

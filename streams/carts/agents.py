@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import faust
 
 from core.app import app, settings
 from core.errors import RuleError
 from core.topics import CART_COMMANDS, CART_EVENTS, CARTS, ORDER_COMMANDS
+from schemas import envelopes, messages
 from streams import sending
 from streams.carts import rules
 from streams.carts.records import (
@@ -25,17 +25,12 @@ from streams.carts.records import (
     place_order_payload,
 )
 from streams.channels import channel
-from streams.dead_letters import handle_event
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
+from streams.steps import check_key, consume, send_then_store
 from tables.carts import carts, open_carts
 
 ABANDON_SCAN_SECONDS = 2.0
-COMMAND_KINDS = {
-    "momentum.SetCartLine": CommandKind.SET_CART_LINE,
-    "momentum.RemoveCartLine": CommandKind.REMOVE_CART_LINE,
-    "momentum.CheckoutCart": CommandKind.CHECKOUT_CART,
-}
 # Fixed forever: a checkout's PlaceOrder command id is derived from its order id, so
 # a re-sent PlaceOrder is the same command, not merely one for the same order.
 CHECKOUT_COMMAND_NAMESPACE = uuid.UUID("0b6f5c2e-8d1a-5e3f-a4b7-c9d2e1f03a58")
@@ -43,21 +38,21 @@ CHECKOUT_COMMAND_NAMESPACE = uuid.UUID("0b6f5c2e-8d1a-5e3f-a4b7-c9d2e1f03a58")
 
 @app.agent(channel(CART_COMMANDS))
 async def process_cart_commands(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, apply_cart_command)
+    await consume(stream, apply_cart_command)
 
 
-async def apply_cart_command(key: str, command: dict[str, Any]) -> None:
+async def apply_cart_command(key: str, command: messages.CartCommand) -> None:
     cart_id = command["cart_id"]
-    if key != cart_id:
-        raise RuleError(f"cart command for cart {cart_id!r} arrived under key {key!r}")
-    kind, payload = command["payload"]
+    check_key(key, cart_id, "cart command for cart")
     customer_id = command["customer_id"]
     cart = cart_from_state(carts.get(cart_id))
     now = sending.now()
 
-    match kind:
-        case "momentum.SetCartLine":
+    # What a refusal is recorded as (the timer's AbandonCart is never refused).
+    refused_as: CommandKind | None = None
+    match command["payload"]:
+        case (messages.SET_CART_LINE, payload):
+            refused_as = CommandKind.SET_CART_LINE
             new, effects = rules.set_line(
                 cart,
                 cart_id=cart_id,
@@ -66,11 +61,13 @@ async def apply_cart_command(key: str, command: dict[str, Any]) -> None:
                 quantity=payload["quantity"],
                 now=now,
             )
-        case "momentum.RemoveCartLine":
+        case (messages.REMOVE_CART_LINE, payload):
+            refused_as = CommandKind.REMOVE_CART_LINE
             new, effects = rules.remove_line(
                 cart, customer_id=customer_id, sku=payload["sku"], now=now
             )
-        case "momentum.CheckoutCart":
+        case (messages.CHECKOUT_CART, payload):
+            refused_as = CommandKind.CHECKOUT_CART
             new, effects = rules.check_out(
                 cart,
                 customer_id=customer_id,
@@ -79,28 +76,31 @@ async def apply_cart_command(key: str, command: dict[str, Any]) -> None:
                 request_hash=payload["request_hash"],
                 now=now,
             )
-        case "momentum.AbandonCart":
+        case (messages.ABANDON_CART, _):
             new, effects = rules.abandon(
                 cart,
                 customer_id=customer_id,
                 now=now,
                 idle=timedelta(seconds=settings.cart_idle_seconds),
             )
-        case _:
+        case (kind, _):
             raise RuleError(f"unknown cart command {kind}")
 
     for effect in effects:
         if isinstance(effect, Reject):
+            if refused_as is None:
+                raise RuleError(f"cart {cart_id}: the timer's abandon cannot be refused")
             await send_rejection(
-                command["command_id"], COMMAND_KINDS[kind], cart_id, customer_id, effect.reason
+                command["command_id"], refused_as, cart_id, customer_id, effect.reason
             )
     if new is None:
         return
     # Effects first, then the state that records them, as in the order saga
     # (streams.orders.agents): a stored checkout never stands for a lost PlaceOrder.
-    await carry_out(new, effects)
-    if new is not cart:
-        carts[cart_id] = cart_record(new)
+    if new is cart:
+        await carry_out(new, effects)
+    else:
+        await send_then_store(carry_out(new, effects), carts, cart_id, cart_record(new))
     track_deadline(new)
 
 
@@ -123,16 +123,12 @@ async def carry_out(cart: rules.Cart, effects: list[rules.Effect]) -> None:
     for effect in effects:
         match effect:
             case rules.PlaceOrder():
-                await sending.send(
-                    ORDER_COMMANDS,
+                order = envelopes.order_command(
                     effect.order_id,
-                    {
-                        "command_id": str(uuid.uuid5(CHECKOUT_COMMAND_NAMESPACE, effect.order_id)),
-                        "order_id": effect.order_id,
-                        "issued_at": sending.now(),
-                        "payload": place_order_payload(effect),
-                    },
+                    place_order_payload(effect),
+                    command_id=str(uuid.uuid5(CHECKOUT_COMMAND_NAMESPACE, effect.order_id)),
                 )
+                await sending.send(ORDER_COMMANDS, effect.order_id, order)
             case rules.Abandoned():
                 await sending.send(CART_EVENTS, cart.cart_id, abandoned_record(cart, effect))
             case rules.Publish():
@@ -141,23 +137,17 @@ async def carry_out(cart: rules.Cart, effects: list[rules.Effect]) -> None:
 
 @app.timer(interval=ABANDON_SCAN_SECONDS)  # type: ignore[untyped-decorator]
 async def abandon_idle_carts() -> None:
+    await ask_to_abandon(int(datetime.now(UTC).timestamp() * 1000))
+
+
+async def ask_to_abandon(now_ms: int) -> None:
     """Ask the cart agent to abandon open carts past their idle deadline; the rule decides."""
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     overdue = [key for key, deadline in open_carts.items() if deadline <= now_ms]
     for key in overdue:
         cart_id = key.decode() if isinstance(key, bytes) else str(key)
         cart = carts.get(cart_id)
         if cart is None:
             continue
-        await sending.send(
-            CART_COMMANDS,
-            cart_id,
-            {
-                "command_id": sending.new_id(),
-                "cart_id": cart_id,
-                # The cart's owner: the rule checks ownership on every command alike.
-                "customer_id": cart["customer_id"],
-                "issued_at": sending.now(),
-                "payload": ("momentum.AbandonCart", {}),
-            },
-        )
+        # As the cart's owner: the rule checks ownership on every command alike.
+        abandon = envelopes.cart_command(cart_id, cart["customer_id"], messages.abandon_cart())
+        await sending.send(CART_COMMANDS, cart_id, abandon)

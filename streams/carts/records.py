@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas import messages
 from streams.carts.rules import Abandoned, Cart, PlaceOrder, Status
 
 
@@ -34,16 +35,13 @@ def cart_record(cart: Cart) -> dict[str, Any]:
     }
 
 
-def place_order_payload(effect: PlaceOrder) -> tuple[str, dict[str, Any]]:
+def place_order_payload(effect: PlaceOrder) -> messages.OrderCommandPayload:
     """The PlaceOrder branch of an OrderCommand."""
-    return (
-        "momentum.PlaceOrder",
-        {
-            "customer_id": effect.customer_id,
-            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in effect.lines],
-            "payment": {"method": effect.payment.method, "token": effect.payment.token},
-            "request_hash": effect.request_hash,
-        },
+    return messages.place_order(
+        customer_id=effect.customer_id,
+        lines=[{"sku": sku, "quantity": quantity} for sku, quantity in effect.lines],
+        payment={"method": effect.payment.method, "token": effect.payment.token},
+        request_hash=effect.request_hash,
     )
 
 

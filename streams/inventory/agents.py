@@ -8,7 +8,7 @@ Upserts and restocks carry who sent them; the rules decide whether that seller
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import datetime
 
 import faust
 
@@ -21,9 +21,9 @@ from core.topics import (
     PRODUCTS,
     STOCK_ALERTS,
 )
+from schemas import envelopes, messages
 from streams import sending
 from streams.channels import channel
-from streams.dead_letters import handle_event
 from streams.inventory import rules
 from streams.inventory.records import (
     inventory_record,
@@ -35,6 +35,7 @@ from streams.inventory.records import (
 )
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject, RejectionReason
+from streams.steps import check_key, consume, send_then_store
 from tables.inventory import catalog, inventory
 
 log = logging.getLogger(__name__)
@@ -42,23 +43,22 @@ log = logging.getLogger(__name__)
 
 @app.agent(channel(INVENTORY_COMMANDS))
 async def process_inventory_commands(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, apply_inventory_command)
+    await consume(stream, apply_inventory_command)
 
 
-async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
+async def apply_inventory_command(key: str, command: messages.InventoryCommand) -> None:
     sku = command["sku"]
-    if key != sku:
-        raise RuleError(f"inventory command for sku {sku!r} arrived under key {key!r}")
-    kind, payload = command["payload"]
+    check_key(key, sku, "inventory command for sku")
     origin = origin_from_record(command.get("origin"))
     table_key = sku
     before = stock_from_state(sku, inventory.get(table_key))
     product = product_from_state(catalog.get(table_key))
     now = sending.now()
 
-    match kind:
-        case "momentum.UpsertProduct":
+    # Only a catalog command may create the sku's stock row.
+    creates = False
+    match command["payload"]:
+        case (messages.UPSERT_PRODUCT, payload):
             requester = rules.Requester(payload["seller_id"], payload["role"] == "ADMIN")
             decided = rules.decide_upsert(
                 product,
@@ -73,50 +73,62 @@ async def apply_inventory_command(key: str, command: dict[str, Any]) -> None:
                 await reject(command, CommandKind.UPSERT_PRODUCT, requester, decided.reason)
                 return
             product = decided
-            await sending.publish(PRODUCTS, sku, product_to_state(product, now))
-            catalog[table_key] = product_to_state(product, now)
+            entry = product_to_state(product, now)
+            await send_then_store(sending.publish(PRODUCTS, sku, entry), catalog, table_key, entry)
+            creates = table_key not in inventory
             after = rules.set_threshold(before, payload["low_stock_threshold"])
-        case "momentum.Restock":
+        case (messages.RESTOCK, payload):
             requester = rules.Requester(payload["requested_by"], payload["role"] == "ADMIN")
             refused = rules.authorize_restock(product, requester)
             if refused is not None:
                 await reject(command, CommandKind.RESTOCK, requester, refused.reason)
                 return
+            creates = table_key not in inventory
             after = rules.restock(before, command["command_id"], payload["quantity"])
-        case "momentum.ReserveStock":
+        case (messages.RESERVE_STOCK, payload):
             order_id = payload["order_id"]
             after, decision = rules.decide_reservation(
                 before, product, order_id, payload["quantity"], origin
             )
             await reply_to_order(order_id, sku, decision)
-        case "momentum.ReleaseStock":
+        case (messages.RELEASE_STOCK, payload):
             after = rules.release(before, payload["order_id"], origin)
-        case "momentum.CommitStock":
+        case (messages.COMMIT_STOCK, payload):
             after = rules.commit(before, payload["order_id"], origin)
-        case "momentum.ReturnStock":
+        case (messages.RETURN_STOCK, payload):
             after = rules.return_stock(before, payload["order_id"], payload["quantity"], origin)
-        case _:
+        case (kind, _):
             raise RuleError(f"unknown inventory command {kind}")
 
-    creates = kind in ("momentum.UpsertProduct", "momentum.Restock") and table_key not in inventory
-    # The public record only when a figure moved (a step may change only `applied`).
     # Sent before the state is stored, as in the order saga (streams.orders.agents).
-    if levels(after) != levels(before) or creates:
-        await sending.publish(INVENTORY, sku, inventory_record(after, now))
-        if rules.crossed_low_stock(before, after):
-            await sending.send(
-                STOCK_ALERTS,
-                sku,
-                {
-                    "sku": sku,
-                    "seller_id": product.seller_id if product else None,
-                    "available": after.available,
-                    "threshold": after.low_stock_threshold,
-                    "occurred_at": now,
-                },
-            )
     if after != before or creates:
-        inventory[table_key] = stock_to_state(after, now)
+        sends = publish_levels(before, after, product, now, moved=creates)
+        await send_then_store(sends, inventory, table_key, stock_to_state(after, now))
+
+
+async def publish_levels(
+    before: rules.Stock,
+    after: rules.Stock,
+    product: rules.Product | None,
+    now: datetime,
+    *,
+    moved: bool,
+) -> None:
+    """The public record only when a figure moved (a step may change only `applied`), and
+    the low-stock alert when availability fell below the threshold."""
+    if levels(after) == levels(before) and not moved:
+        return
+    sku = after.sku
+    await sending.publish(INVENTORY, sku, inventory_record(after, now))
+    if rules.crossed_low_stock(before, after):
+        alert: messages.StockAlert = {
+            "sku": sku,
+            "seller_id": product.seller_id if product else None,
+            "available": after.available,
+            "threshold": after.low_stock_threshold,
+            "occurred_at": now,
+        }
+        await sending.send(STOCK_ALERTS, sku, alert)
 
 
 def levels(stock: rules.Stock) -> tuple[int, int, int]:
@@ -124,7 +136,7 @@ def levels(stock: rules.Stock) -> tuple[int, int, int]:
 
 
 async def reject(
-    command: dict[str, Any],
+    command: messages.InventoryCommand,
     kind: CommandKind,
     requester: rules.Requester,
     reason: RejectionReason,
@@ -133,25 +145,14 @@ async def reject(
 
 
 async def reply_to_order(order_id: str, sku: str, decision: rules.Reservation) -> None:
+    payload: messages.OrderEventPayload
     if isinstance(decision, rules.Granted):
-        payload: tuple[str, dict[str, Any]] = (
-            "momentum.StockReserved",
-            {
-                "sku": sku,
-                "quantity": decision.quantity,
-                "unit_price": decision.unit_price,
-                "currency": decision.currency,
-            },
+        payload = messages.stock_reserved(
+            sku=sku,
+            quantity=decision.quantity,
+            unit_price=decision.unit_price,
+            currency=decision.currency,
         )
     else:
-        payload = ("momentum.StockRejected", {"sku": sku, "reason": decision.reason.value})
-    await sending.send(
-        ORDER_EVENTS,
-        order_id,
-        {
-            "event_id": sending.new_id(),
-            "order_id": order_id,
-            "occurred_at": sending.now(),
-            "payload": payload,
-        },
-    )
+        payload = messages.stock_rejected(sku=sku, reason=decision.reason.value)
+    await sending.send(ORDER_EVENTS, order_id, envelopes.order_event(order_id, payload))

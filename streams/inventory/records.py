@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from schemas.messages import MessageOrigin
 from streams.inventory.rules import Origin, Product, Stock
 
 
@@ -33,7 +34,7 @@ def stock_to_state(stock: Stock, now: datetime) -> dict[str, Any]:
     }
 
 
-def origin_from_record(record: dict[str, Any] | None) -> Origin | None:
+def origin_from_record(record: MessageOrigin | None) -> Origin | None:
     """The rule's Origin from an InventoryCommand's `origin` (None when the sender set none)."""
     if record is None:
         return None

@@ -28,10 +28,10 @@ from core.app import app
 from core.topics import CART_EVENTS, NOTIFICATIONS, ORDERS, STOCK_ALERTS
 from streams import sending
 from streams.channels import channel
-from streams.dead_letters import handle_event
 from streams.notifications import rules
 from streams.notifications.records import notification_record
 from streams.notifications.senders import LoggingSender, Sender
+from streams.steps import consume
 from tables.notifications import sent_for_carts, sent_for_orders, sent_for_stock_alerts
 
 # Replace at start-up to deliver through a real channel.
@@ -51,8 +51,7 @@ async def deliver(sent: TableT[bytes, int], notification: rules.Notification | N
 
 @app.agent(channel(ORDERS))
 async def notify_settled_orders(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, apply_order_record)
+    await consume(stream, apply_order_record)
 
 
 async def apply_order_record(key: str, order: dict[str, Any]) -> None:
@@ -70,8 +69,7 @@ async def apply_order_record(key: str, order: dict[str, Any]) -> None:
 
 @app.agent(channel(STOCK_ALERTS))
 async def notify_low_stock(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, apply_stock_alert)
+    await consume(stream, apply_stock_alert)
 
 
 async def apply_stock_alert(key: str, alert: dict[str, Any]) -> None:
@@ -87,8 +85,7 @@ async def apply_stock_alert(key: str, alert: dict[str, Any]) -> None:
 
 @app.agent(channel(CART_EVENTS))
 async def notify_abandoned_carts(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, apply_cart_abandoned)
+    await consume(stream, apply_cart_abandoned)
 
 
 async def apply_cart_abandoned(key: str, event: dict[str, Any]) -> None:

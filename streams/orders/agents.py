@@ -21,8 +21,6 @@ order and status in the analytics).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any
 
 import faust
 
@@ -37,8 +35,8 @@ from core.topics import (
     ORDERS,
     PAYMENT_COMMANDS,
 )
+from schemas import envelopes, messages
 from streams import sending
-from streams.dead_letters import handle_event
 from streams.orders import rules
 from streams.orders.records import (
     line_records,
@@ -49,6 +47,7 @@ from streams.orders.records import (
 )
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
+from streams.steps import check_key, consume, send_then_store
 from tables.orders import open_orders, orders
 
 # Commands and replies share the agent: both are keyed by order id with the same
@@ -67,29 +66,34 @@ EXPIRY_SCAN_SECONDS = 1.0
 
 @app.agent(saga_inbox)
 async def process_order_messages(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, partial(apply_order_message, origin=origin_of(event)))
+    await consume(stream, apply_order_message, per_event=lambda event: {"origin": origin_of(event)})
 
 
-def origin_of(event: faust.EventT[bytes]) -> dict[str, Any]:
+def origin_of(event: faust.EventT[bytes]) -> messages.MessageOrigin:
     """Where the message being handled was read: every stock step sent for it carries this,
     so a sku recognises a step sent again for the same message (see streams.inventory.rules)."""
     message = event.message
     return {"topic": message.topic, "partition": message.partition, "offset": message.offset}
 
 
+# A refused command: which kind it was, and who asked (the rejection goes to their log).
+Refusal = tuple[CommandKind, str]
+
+
 async def apply_order_message(
-    key: str, message: dict[str, Any], origin: dict[str, Any] | None = None
+    key: str,
+    message: messages.OrderCommand | messages.OrderEvent,
+    origin: messages.MessageOrigin | None = None,
 ) -> None:
     order_id = message["order_id"]
-    if key != order_id:
-        raise RuleError(f"message for order {order_id!r} arrived under key {key!r}")
-    kind, payload = message["payload"]
+    check_key(key, order_id, "message for order")
     order = order_from_state(orders.get(order_id))
     now = sending.now()
+    refusal: Refusal | None = None
 
-    match kind:
-        case "momentum.PlaceOrder":
+    match message["payload"]:
+        case (messages.PLACE_ORDER, payload):
+            refusal = (CommandKind.PLACE_ORDER, payload["customer_id"])
             new, effects = rules.place_order(
                 order,
                 order_id=order_id,
@@ -100,29 +104,30 @@ async def apply_order_message(
                 now=now,
                 ttl=timedelta(seconds=settings.reservation_ttl_seconds),
             )
-        case "momentum.CancelOrder":
+        case (messages.CANCEL_ORDER, payload):
+            refusal = (CommandKind.CANCEL_ORDER, payload["requested_by"])
             new, effects = rules.cancel_order(
                 order,
                 requested_by=payload["requested_by"],
                 is_admin=payload["role"] == "ADMIN",
                 now=now,
             )
-        case "momentum.ExpireOrder":
+        case (messages.EXPIRE_ORDER, _):
             new, effects = rules.expire_order(order, now)
-        case "momentum.StockReserved":
+        case (messages.STOCK_RESERVED, payload):
             new, effects = rules.apply_stock_reserved(
                 order, payload["sku"], payload["unit_price"], payload["currency"], now
             )
-        case "momentum.StockRejected":
+        case (messages.STOCK_REJECTED, payload):
             new, effects = rules.apply_stock_rejected(
                 order, payload["sku"], rules.Reason(payload["reason"]), now
             )
-        case "momentum.PaymentResult":
+        case (messages.PAYMENT_RESULT, payload):
             new, effects = rules.apply_payment(order, rules.PaymentOutcome(payload["status"]), now)
-        case _:
+        case (kind, _):
             raise RuleError(f"unknown order message {kind}")
 
-    effects = await send_rejections(message, kind, payload, effects)
+    effects = await send_rejections(message, refusal, effects)
     if new is None or new is order:
         if effects:  # a late reply asking for compensation on an unchanged order
             await carry_out(order, effects, origin)
@@ -132,24 +137,31 @@ async def apply_order_message(
             open_orders.pop(order_id.encode(), None)
         return
     # Effects first, then the state that records them (see the module's docstring).
-    await carry_out(new, effects, origin)
-    if new.settled and (order is None or order.status is not new.status):
-        await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
-    orders[order_id] = order_to_state(new)
+    await send_then_store(
+        send_effects(order, new, effects, origin), orders, order_id, order_to_state(new)
+    )
     if new.settled:
         open_orders.pop(order_id.encode(), None)
     elif order is None:
         open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
 
 
-REFUSABLE = {
-    "momentum.PlaceOrder": (CommandKind.PLACE_ORDER, "customer_id"),
-    "momentum.CancelOrder": (CommandKind.CANCEL_ORDER, "requested_by"),
-}
+async def send_effects(
+    order: rules.Order | None,
+    new: rules.Order,
+    effects: list[rules.Effect],
+    origin: messages.MessageOrigin | None,
+) -> None:
+    """The rule's effects, and the settlement when the order has just settled."""
+    await carry_out(new, effects, origin)
+    if new.settled and (order is None or order.status is not new.status):
+        await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
 
 
 async def send_rejections(
-    message: dict[str, Any], kind: str, payload: dict[str, Any], effects: list[rules.Effect]
+    message: messages.OrderCommand | messages.OrderEvent,
+    refusal: Refusal | None,
+    effects: list[rules.Effect],
 ) -> list[rules.Effect]:
     """Send the rejections among `effects` to their requester; the other effects remain."""
     rest: list[rules.Effect] = []
@@ -157,97 +169,69 @@ async def send_rejections(
         if not isinstance(effect, Reject):
             rest.append(effect)
             continue
-        command, requester_field = REFUSABLE[kind]
-        await send_rejection(
-            message["command_id"],
-            command,
-            message["order_id"],
-            payload[requester_field],
-            effect.reason,
-        )
+        command_id = message.get("command_id")
+        if refusal is None or not isinstance(command_id, str):
+            raise RuleError(f"order {message['order_id']}: a reply cannot be refused")
+        command, requester = refusal
+        await send_rejection(command_id, command, message["order_id"], requester, effect.reason)
     return rest
 
 
 async def carry_out(
-    order: rules.Order | None, effects: list[rules.Effect], origin: dict[str, Any] | None
+    order: rules.Order | None, effects: list[rules.Effect], origin: messages.MessageOrigin | None
 ) -> None:
     assert order is not None
     oid = order.order_id
     for effect in effects:
         match effect:
             case rules.Reserve(sku, quantity):
-                payload: dict[str, Any] = {"order_id": oid, "quantity": quantity}
-                await inventory_command(sku, ("momentum.ReserveStock", payload), origin)
+                await inventory_command(
+                    sku, messages.reserve_stock(order_id=oid, quantity=quantity), origin
+                )
             case rules.Release(sku):
-                await inventory_command(sku, ("momentum.ReleaseStock", {"order_id": oid}), origin)
+                await inventory_command(sku, messages.release_stock(order_id=oid), origin)
             case rules.Commit(sku):
-                await inventory_command(sku, ("momentum.CommitStock", {"order_id": oid}), origin)
+                await inventory_command(sku, messages.commit_stock(order_id=oid), origin)
             case rules.Return(sku, quantity):
-                payload = {"order_id": oid, "quantity": quantity}
-                await inventory_command(sku, ("momentum.ReturnStock", payload), origin)
+                await inventory_command(
+                    sku, messages.return_stock(order_id=oid, quantity=quantity), origin
+                )
             case rules.Authorize(amount, currency, token):
                 await payment_command(
-                    order.order_id,
-                    (
-                        "momentum.AuthorizePayment",
-                        {"amount": amount, "currency": currency, "token": token},
-                    ),
+                    oid, messages.authorize_payment(amount=amount, currency=currency, token=token)
                 )
             case rules.Capture():
-                await payment_command(order.order_id, ("momentum.CapturePayment", {}))
+                await payment_command(oid, messages.capture_payment())
             case rules.Void():
-                await payment_command(order.order_id, ("momentum.VoidPayment", {}))
+                await payment_command(oid, messages.void_payment())
             case rules.Refund():
-                await payment_command(order.order_id, ("momentum.RefundPayment", {}))
+                await payment_command(oid, messages.refund_payment())
             case rules.Publish():
-                await sending.publish(ORDERS, order.order_id, order_record(order))
+                await sending.publish(ORDERS, oid, order_record(order))
                 for line in line_records(order):
                     await sending.publish(ORDER_LINES, line["line_id"], line)
 
 
 async def inventory_command(
-    sku: str, payload: tuple[str, dict[str, Any]], origin: dict[str, Any] | None
+    sku: str, payload: messages.InventoryCommandPayload, origin: messages.MessageOrigin | None
 ) -> None:
-    await sending.send(
-        INVENTORY_COMMANDS,
-        sku,
-        {
-            "command_id": sending.new_id(),
-            "sku": sku,
-            "issued_at": sending.now(),
-            "payload": payload,
-            "origin": origin,
-        },
-    )
+    command = envelopes.inventory_command(sku, payload, origin=origin)
+    await sending.send(INVENTORY_COMMANDS, sku, command)
 
 
-async def payment_command(order_id: str, payload: tuple[str, dict[str, Any]]) -> None:
-    await sending.send(
-        PAYMENT_COMMANDS,
-        order_id,
-        {
-            "command_id": sending.new_id(),
-            "order_id": order_id,
-            "issued_at": sending.now(),
-            "payload": payload,
-        },
-    )
+async def payment_command(order_id: str, payload: messages.PaymentCommandPayload) -> None:
+    await sending.send(PAYMENT_COMMANDS, order_id, envelopes.payment_command(order_id, payload))
 
 
 @app.timer(interval=EXPIRY_SCAN_SECONDS)  # type: ignore[untyped-decorator]
 async def expire_overdue_orders() -> None:
+    await ask_to_expire(int(datetime.now(UTC).timestamp() * 1000))
+
+
+async def ask_to_expire(now_ms: int) -> None:
     """Ask the saga to expire open orders past their deadline; the saga decides."""
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     overdue = [key for key, deadline in open_orders.items() if deadline <= now_ms]
     for key in overdue:
         order_id = key.decode() if isinstance(key, bytes) else str(key)
-        await sending.send(
-            ORDER_COMMANDS,
-            order_id,
-            {
-                "command_id": sending.new_id(),
-                "order_id": order_id,
-                "issued_at": sending.now(),
-                "payload": ("momentum.ExpireOrder", {}),
-            },
-        )
+        command = envelopes.order_command(order_id, messages.expire_order())
+        await sending.send(ORDER_COMMANDS, order_id, command)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -19,22 +19,23 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_expo
 from core.app import app, settings
 from core.errors import RuleError
 from core.topics import ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENTS
+from schemas import envelopes, messages
 from schemas.money import CENT
 from streams import sending
 from streams.channels import channel
-from streams.dead_letters import handle_event
 from streams.payments import rules
 from streams.payments.client import CardProviderClient, OperationOutcome, OperationResult
 from streams.payments.records import payment_record
 from streams.payments.rules import PaymentStatus
+from streams.steps import check_key, consume, send_then_store
 from tables.payments import payments, unconfirmed_voids
 
 log = logging.getLogger(__name__)
 
 OPERATIONS: dict[str, Callable[[CardProviderClient, str], Awaitable[OperationResult]]] = {
-    "momentum.CapturePayment": CardProviderClient.capture,
-    "momentum.VoidPayment": CardProviderClient.void,
-    "momentum.RefundPayment": CardProviderClient.refund,
+    messages.CAPTURE_PAYMENT: CardProviderClient.capture,
+    messages.VOID_PAYMENT: CardProviderClient.void,
+    messages.REFUND_PAYMENT: CardProviderClient.refund,
 }
 
 
@@ -69,28 +70,23 @@ def provider() -> CardProviderClient:
 # found nothing being asked again (track_unconfirmed_void).
 @app.agent(channel(PAYMENT_COMMANDS), concurrency=settings.payment_concurrency)
 async def process_payment_commands(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, apply_payment_command)
+    await consume(stream, apply_payment_command)
 
 
-async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
+async def apply_payment_command(key: str, command: messages.PaymentCommand) -> None:
     order_id = command["order_id"]
-    if key != order_id:
-        raise RuleError(f"payment command for order {order_id!r} arrived under key {key!r}")
-    kind, payload = command["payload"]
+    check_key(key, order_id, "payment command for order")
     current = payments.get(order_id)
 
-    if kind == "momentum.AuthorizePayment":
-        if current and (answered := rules.repeated_authorization(current["status"])) is not None:
-            await reply(order_id, answered.value, current["payment_id"])
-            return
-        amount = Decimal(payload["amount"]).quantize(CENT)
-        result = await provider().authorize(order_id, amount, payload["currency"], payload["token"])
-        if rules.tells_the_saga(result.status):
-            await reply(order_id, result.status.value, result.payment_id)
-        await record(order_id, result.status, result.payment_id, amount, payload["currency"])
-        return
+    match command["payload"]:
+        case (messages.AUTHORIZE_PAYMENT, payload):
+            await authorize(order_id, payload, current)
+        case (kind, _):
+            await settle(order_id, kind, current)
 
+
+async def settle(order_id: str, kind: str, current: Mapping[str, Any] | None) -> None:
+    """A capture, void or refund: waited out through an outage, its answer told to the saga."""
     operation = OPERATIONS.get(kind)
     if operation is None:
         raise RuleError(f"unknown payment command {kind}")
@@ -99,7 +95,7 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
         # Raising lets the dead-letter handler retry, then park the command for replay.
         raise ProviderUnavailable(f"{kind} for order {order_id}: {outcome.detail}")
     found = outcome.outcome is not OperationOutcome.NOT_FOUND
-    if kind == "momentum.VoidPayment":
+    if kind == messages.VOID_PAYMENT:
         stored = current["status"] if current is not None else None
         track_unconfirmed_void(
             order_id, found=found, authorization_unanswered=rules.unanswered(stored)
@@ -109,6 +105,20 @@ async def apply_payment_command(key: str, command: dict[str, Any]) -> None:
         return  # nothing authorized for this order (yet): nothing to release
     await reply(order_id, status.value, outcome.payment_id or current["payment_id"])
     await record(order_id, status, outcome.payment_id, current["amount"], current["currency"])
+
+
+async def authorize(
+    order_id: str, payload: messages.AuthorizePayment, current: Mapping[str, Any] | None
+) -> None:
+    """Ask the provider once per order: a redelivered authorize is answered from the table."""
+    if current and (answered := rules.repeated_authorization(current["status"])) is not None:
+        await reply(order_id, answered.value, current["payment_id"])
+        return
+    amount = Decimal(payload["amount"]).quantize(CENT)
+    result = await provider().authorize(order_id, amount, payload["currency"], payload["token"])
+    if rules.tells_the_saga(result.status):
+        await reply(order_id, result.status.value, result.payment_id)
+    await record(order_id, result.status, result.payment_id, amount, payload["currency"])
 
 
 def track_unconfirmed_void(order_id: str, *, found: bool, authorization_unanswered: bool) -> None:
@@ -144,16 +154,8 @@ async def ask_unconfirmed_voids_again() -> None:
 async def resend_unconfirmed_voids() -> None:
     for key, _deadline in list(unconfirmed_voids.items()):
         order_id = key.decode() if isinstance(key, bytes) else str(key)
-        await sending.send(
-            PAYMENT_COMMANDS,
-            order_id,
-            {
-                "command_id": sending.new_id(),
-                "order_id": order_id,
-                "issued_at": sending.now(),
-                "payload": ("momentum.VoidPayment", {}),
-            },
-        )
+        void = envelopes.payment_command(order_id, messages.void_payment())
+        await sending.send(PAYMENT_COMMANDS, order_id, void)
 
 
 async def settling(
@@ -185,18 +187,9 @@ async def record(
     known_id = payment_id or (current or {}).get("payment_id")
     value = payment_record(order_id, status, known_id, amount, currency, sending.now())
     # Sent before it is stored, as in the order saga (streams.orders.agents).
-    await sending.publish(PAYMENTS, order_id, value)
-    payments[order_id] = value
+    await send_then_store(sending.publish(PAYMENTS, order_id, value), payments, order_id, value)
 
 
-async def reply(order_id: str, status: str, payment_id: str | None) -> None:
-    await sending.send(
-        ORDER_EVENTS,
-        order_id,
-        {
-            "event_id": sending.new_id(),
-            "order_id": order_id,
-            "occurred_at": sending.now(),
-            "payload": ("momentum.PaymentResult", {"status": status, "payment_id": payment_id}),
-        },
-    )
+async def reply(order_id: str, status: messages.PaymentStatus, payment_id: str | None) -> None:
+    result = messages.payment_result(status=status, payment_id=payment_id, detail=None)
+    await sending.send(ORDER_EVENTS, order_id, envelopes.order_event(order_id, result))

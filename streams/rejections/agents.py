@@ -11,11 +11,9 @@ from typing import Any
 import faust
 
 from core.app import app
-from core.errors import RuleError
 from core.topics import COMMAND_REJECTIONS
 from streams import sending
 from streams.channels import channel
-from streams.dead_letters import handle_event
 from streams.rejections.records import (
     log_from_state,
     log_to_state,
@@ -23,6 +21,7 @@ from streams.rejections.records import (
     rejection_record,
 )
 from streams.rejections.rules import CommandKind, Rejection, RejectionReason, record_rejection
+from streams.steps import check_key, consume
 from tables.rejections import rejections
 
 
@@ -40,14 +39,12 @@ async def send_rejection(
 
 @app.agent(channel(COMMAND_REJECTIONS))
 async def process_rejections(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_event(event, apply_rejection)
+    await consume(stream, apply_rejection)
 
 
 async def apply_rejection(key: str, record: dict[str, Any]) -> None:
     rejection = rejection_from_record(record)
-    if key != rejection.requested_by:
-        raise RuleError(f"rejection for {rejection.requested_by!r} arrived under key {key!r}")
+    check_key(key, rejection.requested_by, "rejection for")
     log = log_from_state(rejections.get(key))
     updated = record_rejection(log, rejection)
     if updated is not log:

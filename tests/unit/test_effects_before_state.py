@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from core.app import app
+from schemas import envelopes, messages
 from streams import sending
 from streams.inventory import agents as inventory_agents
 from streams.inventory.rules import Product
@@ -81,24 +82,20 @@ def journal(monkeypatch: pytest.MonkeyPatch) -> Journal:
     return journal
 
 
-def place_order(order_id: str = "o-1") -> dict[str, Any]:
-    return {
-        "command_id": "c-1",
-        "order_id": order_id,
-        "issued_at": sending.now(),
-        "payload": (
-            "momentum.PlaceOrder",
-            {
-                "customer_id": "alice",
-                "lines": [{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": 2}],
-                "payment": {"method": "CARD", "token": "tok_ok"},
-                "request_hash": "h",
-            },
+def place_order(order_id: str = "o-1") -> messages.OrderCommand:
+    return envelopes.order_command(
+        order_id,
+        messages.place_order(
+            customer_id="alice",
+            lines=[{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": 2}],
+            payment={"method": "CARD", "token": "tok_ok"},
+            request_hash="h",
         ),
-    }
+        command_id="c-1",
+    )
 
 
-ORIGIN = {"topic": "order-commands", "partition": 0, "offset": 7}
+ORIGIN: messages.MessageOrigin = {"topic": "order-commands", "partition": 0, "offset": 7}
 
 
 async def test_a_placed_order_sends_its_reserves_before_it_is_stored(journal: Journal) -> None:
@@ -126,12 +123,9 @@ async def test_a_crash_mid_sends_stores_nothing_and_the_replay_sends_everything(
 async def test_a_settlement_goes_out_before_the_settled_state(journal: Journal) -> None:
     await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
     journal.entries.clear()
-    cancel = {
-        "command_id": "c-2",
-        "order_id": "o-1",
-        "issued_at": sending.now(),
-        "payload": ("momentum.CancelOrder", {"requested_by": "alice", "role": "CUSTOMER"}),
-    }
+    cancel = envelopes.order_command(
+        "o-1", messages.cancel_order(requested_by="alice", role="CUSTOMER"), command_id="c-2"
+    )
     await order_agents.apply_order_message("o-1", cancel, ORIGIN | {"offset": 8})
     assert journal.sends() == [
         "inventory-commands",
@@ -145,16 +139,13 @@ async def test_a_settlement_goes_out_before_the_settled_state(journal: Journal) 
 
 async def test_a_settled_order_left_open_is_taken_off_the_expiry_list(journal: Journal) -> None:
     await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
-    cancel = {
-        "command_id": "c-3",
-        "order_id": "o-1",
-        "issued_at": sending.now(),
-        "payload": ("momentum.CancelOrder", {"requested_by": "alice", "role": "CUSTOMER"}),
-    }
+    cancel = envelopes.order_command(
+        "o-1", messages.cancel_order(requested_by="alice", role="CUSTOMER"), command_id="c-3"
+    )
     await order_agents.apply_order_message("o-1", cancel, ORIGIN | {"offset": 8})
     # The removal from open-orders was lost in a crash: the order is listed again.
     order_agents.open_orders.data[b"o-1"] = 0
-    timer_asks = cancel | {"payload": ("momentum.ExpireOrder", {})}
+    timer_asks = envelopes.order_command("o-1", messages.expire_order(), command_id="c-3")
     await order_agents.apply_order_message("o-1", timer_asks, ORIGIN | {"offset": 9})
     assert b"o-1" not in order_agents.open_orders.data
 
@@ -164,15 +155,9 @@ async def test_a_restock_publishes_the_new_level_before_it_is_stored(
 ) -> None:
     product = Product("a", "A", Decimal("1.00"), "EUR", "seller")
     monkeypatch.setattr(inventory_agents, "product_from_state", lambda record: product)
-    restock = {
-        "command_id": "r-1",
-        "sku": "a",
-        "issued_at": sending.now(),
-        "payload": (
-            "momentum.Restock",
-            {"quantity": 5, "requested_by": "seller", "role": "SELLER"},
-        ),
-    }
+    restock = envelopes.inventory_command(
+        "a", messages.restock(quantity=5, requested_by="seller", role="SELLER"), command_id="r-1"
+    )
     await inventory_agents.apply_inventory_command("a", restock)
     assert journal.sends() == ["inventory"]
     assert journal.last_send() < journal.first_write()

@@ -28,7 +28,9 @@ from hypothesis.stateful import (
     rule,
 )
 
+from schemas import envelopes, messages
 from streams.inventory import rules as stock_rules
+from streams.inventory.records import origin_from_record
 from streams.orders import rules as saga
 from streams.orders.rules import LineState, PaymentOutcome, Reason, Status
 from streams.rejections.rules import Reject, RejectionReason
@@ -65,95 +67,53 @@ ORDER_LINES = st.lists(
 
 
 # -- messages on the bus --------------------------------------------------------------------
+# The real typed records (schemas.messages), in the envelopes the agents send
+# (schemas.envelopes); the agents' own translation turns a reservation step's origin into
+# the rule's (streams.inventory.records.origin_from_record).
 
-
-@dataclass(frozen=True)
-class Restock:
-    sku: str
-    command_id: str
-    quantity: int
-
-
-# Reservation steps carry their origin: the saga message (order key, position) they were
-# sent for, as the saga agent stamps the partition and offset of the message it handles.
-
-
-@dataclass(frozen=True)
-class ReserveStock:
-    sku: str
-    order_id: str
-    quantity: int
-    origin: stock_rules.Origin
-
-
-@dataclass(frozen=True)
-class ReleaseStock:
-    sku: str
-    order_id: str
-    origin: stock_rules.Origin
-
-
-@dataclass(frozen=True)
-class CommitStock:
-    sku: str
-    order_id: str
-    origin: stock_rules.Origin
-
-
-@dataclass(frozen=True)
-class ReturnStock:
-    sku: str
-    order_id: str
-    quantity: int
-    origin: stock_rules.Origin
-
-
-InventoryCommand = Restock | ReserveStock | ReleaseStock | CommitStock | ReturnStock
-
-
-@dataclass(frozen=True)
-class PlaceOrder:
-    order_id: str
-    lines: tuple[tuple[str, int], ...]
-    request_hash: str | None = None  # None: the order's own request
-
-
-@dataclass(frozen=True)
-class StockReserved:
-    order_id: str
-    sku: str
-    unit_price: Decimal
-    currency: str
-
-
-@dataclass(frozen=True)
-class StockRejected:
-    order_id: str
-    sku: str
-    reason: Reason
-
-
-@dataclass(frozen=True)
-class PaymentResult:
-    order_id: str
-    outcome: PaymentOutcome
-
-
-@dataclass(frozen=True)
-class CancelOrder:
-    order_id: str
-    requested_by: str = CUSTOMER
-
-
-@dataclass(frozen=True)
-class ExpireOrder:
-    order_id: str
-
-
-OrderMessage = (
-    PlaceOrder | StockReserved | StockRejected | PaymentResult | CancelOrder | ExpireOrder
-)
+InventoryCommand = messages.InventoryCommand
+OrderMessage = messages.OrderCommand | messages.OrderEvent
 Message = InventoryCommand | OrderMessage
+
+
+def is_stock_step(message: Message) -> bool:
+    return "sku" in message
+
+
+def place_order_message(
+    order_id: str, lines: tuple[tuple[str, int], ...], request_hash: str | None = None
+) -> messages.OrderCommand:
+    """`request_hash` None: the order's own request."""
+    return envelopes.order_command(
+        order_id,
+        messages.place_order(
+            customer_id=CUSTOMER,
+            lines=[{"sku": sku, "quantity": quantity} for sku, quantity in lines],
+            payment={"method": "card", "token": f"tok-{order_id}"},
+            request_hash=request_hash or f"hash-{order_id}",
+        ),
+    )
+
+
+def cancel_message(order_id: str, requested_by: str = CUSTOMER) -> messages.OrderCommand:
+    return envelopes.order_command(
+        order_id, messages.cancel_order(requested_by=requested_by, role="CUSTOMER")
+    )
+
+
+def expire_message(order_id: str) -> messages.OrderCommand:
+    return envelopes.order_command(order_id, messages.expire_order())
+
+
+def payment_message(order_id: str, outcome: PaymentOutcome) -> messages.OrderEvent:
+    result = messages.payment_result(status=outcome.value, payment_id=None, detail=None)
+    return envelopes.order_event(order_id, result)
+
+
+def stock_step(
+    sku: str, payload: messages.InventoryCommandPayload, origin: messages.MessageOrigin
+) -> messages.InventoryCommand:
+    return envelopes.inventory_command(sku, payload, origin=origin)
 
 
 @dataclass
@@ -199,9 +159,14 @@ def order_key(order_id: str) -> str:
 
 
 def key_of(message: Message) -> str:
-    if isinstance(message, InventoryCommand):
-        return sku_key(message.sku)
-    return order_key(message.order_id)
+    if is_stock_step(message):
+        return sku_key(message["sku"])
+    return order_key(message["order_id"])
+
+
+def saga_partition(order_id: str) -> int:
+    """Each order's messages sit on a saga partition of their own in this world."""
+    return int(order_id.removeprefix("o"))
 
 
 class SagaWorld(RuleBasedStateMachine):
@@ -252,13 +217,14 @@ class SagaWorld(RuleBasedStateMachine):
         self.placed[order_id] = tuple(lines)
         self.partitions[order_key(order_id)] = Partition()
         self.cards[order_id] = Card()
-        self.send(PlaceOrder(order_id, tuple(lines)))
+        self.send(place_order_message(order_id, tuple(lines)))
 
     @rule(sku=st.sampled_from(KNOWN_SKUS), quantity=st.integers(1, 6))
     def restock(self, sku: str, quantity: int) -> None:
         self.ids += 1
         self.restocks_sent[sku] += quantity
-        self.send(Restock(sku, f"restock-{self.ids}", quantity))
+        restock = messages.restock(quantity=quantity, requested_by="s1", role="ADMIN")
+        self.send(envelopes.inventory_command(sku, restock, command_id=f"restock-{self.ids}"))
 
     @precondition(lambda self: self.deliverable())
     @rule(data=st.data(), count=st.integers(1, 20))
@@ -287,7 +253,7 @@ class SagaWorld(RuleBasedStateMachine):
         before = self.state_of(message)
         output = self.process(message, self.origin(key, partition.last))
         assert self.state_of(message) == before, f"a duplicate {message} changed its key's state"
-        if isinstance(message, InventoryCommand):
+        if is_stock_step(message):
             assert output == partition.last_output, f"a duplicate {message} answered differently"
         else:
             asked_again = [
@@ -308,7 +274,7 @@ class SagaWorld(RuleBasedStateMachine):
         """The customer cancels, once (its redeliveries come from the bus)."""
         order_id = data.draw(st.sampled_from(self.not_cancelled()), label="order")
         self.cancelled.add(order_id)
-        self.send(CancelOrder(order_id))
+        self.send(cancel_message(order_id))
 
     @precondition(lambda self: self.placed)
     @rule(data=st.data())
@@ -316,7 +282,7 @@ class SagaWorld(RuleBasedStateMachine):
         """Another customer asks to cancel an order (issue 7: B cancelled A's order)."""
         order_id = data.draw(st.sampled_from(sorted(self.placed)), label="order")
         self.refusals_due[(order_id, RejectionReason.UNKNOWN_ORDER)] += 1
-        self.send(CancelOrder(order_id, requested_by=INTRUDER))
+        self.send(cancel_message(order_id, requested_by=INTRUDER))
 
     @precondition(lambda self: self.placed)
     @rule(data=st.data(), lines=ORDER_LINES)
@@ -324,14 +290,14 @@ class SagaWorld(RuleBasedStateMachine):
         """The customer reuses an order's Idempotency-Key with another body."""
         order_id = data.draw(st.sampled_from(sorted(self.placed)), label="order")
         self.refusals_due[(order_id, RejectionReason.IDEMPOTENCY_KEY_REUSED)] += 1
-        self.send(PlaceOrder(order_id, tuple(lines), request_hash=f"other-{order_id}"))
+        self.send(place_order_message(order_id, tuple(lines), request_hash=f"other-{order_id}"))
 
     @rule(minutes=st.integers(1, 5))
     def time_passes(self, minutes: int) -> None:
         """The clock moves on; the expiry timer asks the saga to expire every overdue order."""
         self.clock += timedelta(minutes=minutes)
         for order_id in self.overdue():
-            self.send(ExpireOrder(order_id))
+            self.send(expire_message(order_id))
 
     # -- the bus and the agents -----------------------------------------------------------------
 
@@ -373,30 +339,38 @@ class SagaWorld(RuleBasedStateMachine):
         )
 
     def state_of(self, message: Message) -> object:
-        if isinstance(message, InventoryCommand):
-            return self.stocks[message.sku]
-        return self.orders.get(message.order_id)
+        if is_stock_step(message):
+            return self.stocks[message["sku"]]
+        return self.orders.get(message["order_id"])
 
-    @staticmethod
-    def origin(key: str, position: int) -> stock_rules.Origin:
-        return stock_rules.Origin(key, position)
+    def origin(self, key: str, position: int) -> messages.MessageOrigin | None:
+        """Where a saga message was read, as the order agent stamps it (origin_of)."""
+        if not key.startswith("order:"):
+            return None
+        order_id = key.removeprefix("order:")
+        return {"topic": "order", "partition": saga_partition(order_id), "offset": position}
 
-    def process(self, message: Message, origin: stock_rules.Origin) -> list[object]:
-        if isinstance(message, InventoryCommand):
+    def process(self, message: Message, origin: messages.MessageOrigin | None) -> list[object]:
+        if is_stock_step(message):
             return list(self.apply_to_stock(message))
+        assert origin is not None
         return list(self.apply_to_order(message, origin))
 
     def apply_to_stock(self, message: InventoryCommand) -> list[stock_rules.Reservation]:
         """The inventory agent: look up the sku's stock, call the rule, store, reply."""
-        before = self.stocks[message.sku]
+        sku = message["sku"]
+        before = self.stocks[sku]
+        origin = origin_from_record(message["origin"])
         replies: list[stock_rules.Reservation] = []
-        match message:
-            case Restock(sku, command_id, quantity):
-                after = stock_rules.restock(before, command_id, quantity)
+        match message["payload"]:
+            case (messages.RESTOCK, payload):
+                command_id = message["command_id"]
+                after = stock_rules.restock(before, command_id, payload["quantity"])
                 if command_id not in self.restocks_seen:
                     self.restocks_seen.add(command_id)
-                    self.restocked[sku] += quantity
-            case ReserveStock(sku, order_id, quantity, origin):
+                    self.restocked[sku] += payload["quantity"]
+            case (messages.RESERVE_STOCK, payload):
+                order_id, quantity = payload["order_id"], payload["quantity"]
                 after, decision = stock_rules.decide_reservation(
                     before, CATALOG.get(sku), order_id, quantity, origin
                 )
@@ -406,18 +380,28 @@ class SagaWorld(RuleBasedStateMachine):
                     assert decision.quantity == quantity
                     if new_hold:
                         assert quantity <= before.available, "granted beyond available stock"
-                    self.send(StockReserved(order_id, sku, decision.unit_price, decision.currency))
+                    reply: messages.OrderEventPayload = messages.stock_reserved(
+                        sku=sku,
+                        quantity=decision.quantity,
+                        unit_price=decision.unit_price,
+                        currency=decision.currency,
+                    )
                 else:
                     assert not new_hold, "refused but held"
-                    self.send(StockRejected(order_id, sku, Reason(decision.reason.value)))
-            case ReleaseStock(sku, order_id, origin):
-                after = stock_rules.release(before, order_id, origin)
-            case CommitStock(sku, order_id, origin):
-                after = stock_rules.commit(before, order_id, origin)
-            case ReturnStock(sku, order_id, quantity, origin):
-                after = stock_rules.return_stock(before, order_id, quantity, origin)
+                    reply = messages.stock_rejected(sku=sku, reason=decision.reason.value)
+                self.send(envelopes.order_event(order_id, reply))
+            case (messages.RELEASE_STOCK, payload):
+                after = stock_rules.release(before, payload["order_id"], origin)
+            case (messages.COMMIT_STOCK, payload):
+                after = stock_rules.commit(before, payload["order_id"], origin)
+            case (messages.RETURN_STOCK, payload):
+                after = stock_rules.return_stock(
+                    before, payload["order_id"], payload["quantity"], origin
+                )
+            case (kind, _):
+                raise AssertionError(f"no inventory command {kind} on this bus")
         self.account(message, before, after)
-        self.stocks[message.sku] = after
+        self.stocks[sku] = after
         return replies
 
     def account(
@@ -428,30 +412,32 @@ class SagaWorld(RuleBasedStateMachine):
         The sku keeps no record of committed orders, so the movements are read from the
         step and the change it made.
         """
-        if isinstance(message, Restock):
+        kind, payload = message["payload"]
+        if kind == messages.RESTOCK:
             return
-        key = (message.order_id, message.sku)
-        was_held = before.reservations.get(message.order_id)
-        now_held = after.reservations.get(message.order_id)
+        order_id = payload["order_id"]
+        key = (order_id, message["sku"])
+        was_held = before.reservations.get(order_id)
+        now_held = after.reservations.get(order_id)
         moved = after.on_hand - before.on_hand
-        match message:
-            case ReserveStock():
+        match kind:
+            case messages.RESERVE_STOCK:
                 assert moved == 0
                 if was_held is None and now_held is not None:
                     self.held[key] += now_held
                     if self.held[key] > now_held:
                         event("a replayed reserve held stock again")
-            case ReleaseStock():
+            case messages.RELEASE_STOCK:
                 assert moved == 0
                 if was_held is not None and now_held is None:
                     self.released[key] += was_held
-            case CommitStock():
+            case messages.COMMIT_STOCK:
                 if was_held is not None and now_held is None:
                     assert moved == -was_held, "a commit took other than the held units"
                     self.committed[key] += was_held
                 else:
                     assert moved == 0
-            case ReturnStock():
+            case messages.RETURN_STOCK:
                 assert after.reservations == before.reservations
                 self.returned[key] += moved
 
@@ -465,35 +451,45 @@ class SagaWorld(RuleBasedStateMachine):
         return {order_id: units for order_id, units in net.items() if units}
 
     def apply_to_order(
-        self, message: OrderMessage, origin: stock_rules.Origin
+        self, message: OrderMessage, origin: messages.MessageOrigin
     ) -> list[saga.Effect]:
         """The order agent: look up the order, call the saga rule, store, carry out effects."""
-        before = self.orders.get(message.order_id)
+        order_id = message["order_id"]
+        before = self.orders.get(order_id)
         now = self.clock
-        match message:
-            case PlaceOrder(order_id, lines, request_hash):
+        match message["payload"]:
+            case (messages.PLACE_ORDER, payload):
                 after, effects = saga.place_order(
                     before,
                     order_id=order_id,
-                    customer_id=CUSTOMER,
-                    lines=list(lines),
-                    payment_token=f"tok-{order_id}",
-                    request_hash=request_hash or f"hash-{order_id}",
+                    customer_id=payload["customer_id"],
+                    lines=[(line["sku"], line["quantity"]) for line in payload["lines"]],
+                    payment_token=payload["payment"]["token"],
+                    request_hash=payload["request_hash"],
                     now=now,
                     ttl=TTL,
                 )
-            case StockReserved(_, sku, unit_price, currency):
-                after, effects = saga.apply_stock_reserved(before, sku, unit_price, currency, now)
-            case StockRejected(_, sku, reason):
-                after, effects = saga.apply_stock_rejected(before, sku, reason, now)
-            case PaymentResult(_, outcome):
-                after, effects = saga.apply_payment(before, outcome, now)
-            case CancelOrder(_, requested_by):
-                after, effects = saga.cancel_order(
-                    before, requested_by=requested_by, is_admin=False, now=now
+            case (messages.STOCK_RESERVED, payload):
+                after, effects = saga.apply_stock_reserved(
+                    before, payload["sku"], payload["unit_price"], payload["currency"], now
                 )
-            case ExpireOrder():
+            case (messages.STOCK_REJECTED, payload):
+                after, effects = saga.apply_stock_rejected(
+                    before, payload["sku"], Reason(payload["reason"]), now
+                )
+            case (messages.PAYMENT_RESULT, payload):
+                after, effects = saga.apply_payment(before, PaymentOutcome(payload["status"]), now)
+            case (messages.CANCEL_ORDER, payload):
+                after, effects = saga.cancel_order(
+                    before,
+                    requested_by=payload["requested_by"],
+                    is_admin=payload["role"] == "ADMIN",
+                    now=now,
+                )
+            case (messages.EXPIRE_ORDER, _):
                 after, effects = saga.expire_order(before, now)
+            case (kind, _):
+                raise AssertionError(f"no order message {kind} on this bus")
         assert after is not None, f"{message} for an order never placed"
         if before is not None and before.settled:
             allowed = {before.status}
@@ -505,22 +501,26 @@ class SagaWorld(RuleBasedStateMachine):
         steps = [e.sku for e in effects if isinstance(e, saga.Reserve | saga.Release | saga.Commit)]
         steps += [e.sku for e in effects if isinstance(e, saga.Return)]
         assert len(steps) == len(set(steps)), f"{message} sent two steps to one sku: {effects}"
-        self.orders[message.order_id] = after
+        self.orders[order_id] = after
         for effect in effects:
             self.carry_out(after, effect, origin)
         return effects
 
-    def carry_out(self, order: saga.Order, effect: saga.Effect, origin: stock_rules.Origin) -> None:
+    def carry_out(
+        self, order: saga.Order, effect: saga.Effect, origin: messages.MessageOrigin
+    ) -> None:
         order_id = order.order_id
         match effect:
             case saga.Reserve(sku, quantity):
-                self.send(ReserveStock(sku, order_id, quantity, origin))
+                step = messages.reserve_stock(order_id=order_id, quantity=quantity)
+                self.send(stock_step(sku, step, origin))
             case saga.Release(sku):
-                self.send(ReleaseStock(sku, order_id, origin))
+                self.send(stock_step(sku, messages.release_stock(order_id=order_id), origin))
             case saga.Commit(sku):
-                self.send(CommitStock(sku, order_id, origin))
+                self.send(stock_step(sku, messages.commit_stock(order_id=order_id), origin))
             case saga.Return(sku, quantity):
-                self.send(ReturnStock(sku, order_id, quantity, origin))
+                step = messages.return_stock(order_id=order_id, quantity=quantity)
+                self.send(stock_step(sku, step, origin))
             case saga.Authorize(amount, currency, token):
                 self.authorizations[order_id] += 1
                 assert self.authorizations[order_id] == 1, f"{order_id} authorized twice"
@@ -564,7 +564,7 @@ class SagaWorld(RuleBasedStateMachine):
         card = self.cards[order_id]
         card.position += 1
         card.answer = outcome
-        self.send(PaymentResult(order_id, outcome))
+        self.send(payment_message(order_id, outcome))
 
     def provider_step(self, order_id: str) -> None:
         card = self.cards[order_id]
@@ -574,15 +574,15 @@ class SagaWorld(RuleBasedStateMachine):
             case saga.Capture():
                 assert card.authorized and not card.voided, f"{order_id}: capture without a hold"
                 card.captures += 1
-                self.send(PaymentResult(order_id, PaymentOutcome.CAPTURED))
+                self.send(payment_message(order_id, PaymentOutcome.CAPTURED))
             case saga.Void():
                 assert card.captures == 0, f"{order_id}: void after capture"
                 card.voided = card.authorized
-                self.send(PaymentResult(order_id, PaymentOutcome.VOIDED))
+                self.send(payment_message(order_id, PaymentOutcome.VOIDED))
             case saga.Refund():
                 assert card.captures == 1, f"{order_id}: refund without a capture"
                 card.refunded = True
-                self.send(PaymentResult(order_id, PaymentOutcome.REFUNDED))
+                self.send(payment_message(order_id, PaymentOutcome.REFUNDED))
 
     # -- invariants -----------------------------------------------------------------------------
 
@@ -598,7 +598,7 @@ class SagaWorld(RuleBasedStateMachine):
             assert stock.on_hand + committed == self.restocked[sku], stock
             # The row is bounded: open holds, and one offset per saga partition that sent a step.
             assert set(stock.applied) <= {
-                key for key in self.partitions if key.startswith("order:")
+                f"order:{saga_partition(order_id)}" for order_id in self.placed
             }
 
     @invariant()
@@ -687,7 +687,7 @@ class SagaWorld(RuleBasedStateMachine):
         if self.orders:
             self.clock = max(o.expires_at for o in self.orders.values()) + timedelta(seconds=1)
         for order_id in self.overdue():
-            self.send(ExpireOrder(order_id))
+            self.send(expire_message(order_id))
         self.drain()
         for order_id in self.awaiting_answer():
             self.answer(order_id, self.final_answer)

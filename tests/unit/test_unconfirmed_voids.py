@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from schemas import envelopes, messages
 from streams import sending
 from streams.payments import agents
 from streams.payments.client import (
@@ -62,23 +63,14 @@ def world(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(agents, "payments", Table())
     monkeypatch.setattr(agents, "unconfirmed_voids", Table())
     monkeypatch.setattr(agents, "provider", lambda: provider)
-    monkeypatch.setitem(agents.OPERATIONS, "momentum.VoidPayment", Provider.void)
+    monkeypatch.setitem(agents.OPERATIONS, messages.VOID_PAYMENT, Provider.void)
     return {"sent": sent, "provider": provider}
 
 
-def command(kind: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "command_id": "c",
-        "order_id": "o-1",
-        "issued_at": sending.now(),
-        "payload": (kind, payload or {}),
-    }
-
-
-AUTHORIZE = command(
-    "momentum.AuthorizePayment", {"amount": Decimal("9.99"), "currency": "EUR", "token": "tok_ok"}
+AUTHORIZE = envelopes.payment_command(
+    "o-1", messages.authorize_payment(amount=Decimal("9.99"), currency="EUR", token="tok_ok")
 )
-VOID = command("momentum.VoidPayment")
+VOID = envelopes.payment_command("o-1", messages.void_payment())
 
 
 def replies(sent: list[tuple[str, str, Any]]) -> list[str]:
@@ -97,7 +89,7 @@ async def test_a_void_after_an_unanswered_authorization_is_asked_again_until_it_
     world["sent"].clear()
     await agents.resend_unconfirmed_voids()
     asked = [value["payload"][0] for topic, _, value in world["sent"]]
-    assert asked == ["momentum.VoidPayment"]
+    assert asked == [messages.VOID_PAYMENT]
 
     world["provider"].land()  # the timed-out authorization lands at last
     world["sent"].clear()
