@@ -51,3 +51,12 @@ async def send_then_store(sends: Awaitable[object], table: Store, key: Any, valu
     """Send a message's effects, then store the state that records them; never the reverse."""
     await sends
     table[key] = value
+
+
+def overdue(deadlines: Any, now_ms: int) -> list[str]:
+    """The keys of a deadlines table (key bytes -> epoch ms) whose deadline has come."""
+    return [
+        key.decode() if isinstance(key, bytes) else str(key)
+        for key, deadline in list(deadlines.items())
+        if deadline <= now_ms
+    ]

@@ -27,7 +27,7 @@ from streams.carts.records import (
 from streams.channels import channel
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
-from streams.steps import check_key, consume, send_then_store
+from streams.steps import check_key, consume, overdue, send_then_store
 from tables.carts import carts, open_carts
 
 ABANDON_SCAN_SECONDS = 2.0
@@ -142,9 +142,7 @@ async def abandon_idle_carts() -> None:
 
 async def ask_to_abandon(now_ms: int) -> None:
     """Ask the cart agent to abandon open carts past their idle deadline; the rule decides."""
-    overdue = [key for key, deadline in open_carts.items() if deadline <= now_ms]
-    for key in overdue:
-        cart_id = key.decode() if isinstance(key, bytes) else str(key)
+    for cart_id in overdue(open_carts, now_ms):
         cart = carts.get(cart_id)
         if cart is None:
             continue

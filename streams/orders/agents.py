@@ -47,7 +47,7 @@ from streams.orders.records import (
 )
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
-from streams.steps import check_key, consume, send_then_store
+from streams.steps import check_key, consume, overdue, send_then_store
 from tables.orders import open_orders, orders
 
 # Commands and replies share the agent: both are keyed by order id with the same
@@ -230,8 +230,6 @@ async def expire_overdue_orders() -> None:
 
 async def ask_to_expire(now_ms: int) -> None:
     """Ask the saga to expire open orders past their deadline; the saga decides."""
-    overdue = [key for key, deadline in open_orders.items() if deadline <= now_ms]
-    for key in overdue:
-        order_id = key.decode() if isinstance(key, bytes) else str(key)
+    for order_id in overdue(open_orders, now_ms):
         command = envelopes.order_command(order_id, messages.expire_order())
         await sending.send(ORDER_COMMANDS, order_id, command)
