@@ -29,7 +29,6 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import httpx
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from gateway.auth import issue_token
+from schemas import envelopes, messages
 
 
 def momentum(*args: str) -> subprocess.CompletedProcess[str]:
@@ -124,20 +124,15 @@ def saga(stack: dict[str, Any], n: int) -> float:
     began = time.perf_counter()
     for i, order_id in enumerate(sorted(order_ids)):
         sku = skus[i % len(skus)]
-        command = {
-            "command_id": str(uuid.uuid4()),
-            "order_id": order_id,
-            "issued_at": datetime.now(UTC),
-            "payload": (
-                "momentum.PlaceOrder",
-                {
-                    "customer_id": "bench",
-                    "lines": [{"sku": sku, "quantity": 1}],
-                    "payment": {"method": "card", "token": "tok_ok"},
-                    "request_hash": "",
-                },
+        command = envelopes.order_command(
+            order_id,
+            messages.place_order(
+                customer_id="bench",
+                lines=[{"sku": sku, "quantity": 1}],
+                payment={"method": "card", "token": "tok_ok"},
+                request_hash="",
             ),
-        }
+        )
         producer.produce(ORDER_COMMANDS.name, key=order_id.encode(), value=codec.encode(command))
         producer.poll(0)
     producer.flush(30)

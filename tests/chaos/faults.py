@@ -25,12 +25,13 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import httpx
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from core.topics import CART_COMMANDS, COMMAND_TOPICS, ORDER_COMMANDS, value_codec
+from schemas import envelopes
+from schemas import messages as avro_messages
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
 from tests.integration.conftest import Stack, auth, wait_for
@@ -166,24 +167,17 @@ def malformed_messages(stack: Stack, count: int) -> list[Malformed]:
             messages.append(Malformed(CART_COMMANDS.name, key, value, "unknown-schema-id"))
         elif kind == 2:
             whole = order_codec.encode(
-                {
-                    "command_id": str(uuid.uuid4()),
-                    "order_id": key.decode(),
-                    "issued_at": datetime.now(UTC),
-                    "payload": ("momentum.ExpireOrder", {}),
-                }
+                envelopes.order_command(key.decode(), avro_messages.expire_order())
             )
             messages.append(Malformed(ORDER_COMMANDS.name, key, whole[:7], "malformed-avro"))
         else:
             # Valid Avro, but the cart it names is not the cart its key routes it to.
             value = cart_codec.encode(
-                {
-                    "command_id": str(uuid.uuid4()),
-                    "cart_id": f"elsewhere-{uuid.uuid4().hex[:8]}",
-                    "customer_id": "chaos-customer-0",
-                    "issued_at": datetime.now(UTC),
-                    "payload": ("momentum.SetCartLine", {"sku": "chaos-sku", "quantity": 1}),
-                }
+                envelopes.cart_command(
+                    f"elsewhere-{uuid.uuid4().hex[:8]}",
+                    "chaos-customer-0",
+                    avro_messages.set_cart_line(sku="chaos-sku", quantity=1),
+                )
             )
             messages.append(Malformed(CART_COMMANDS.name, key, value, "rule-error"))
     return messages

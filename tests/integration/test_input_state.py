@@ -9,7 +9,6 @@ and in Postgres (bigint columns).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -18,6 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from core.topics import INVENTORY_COMMANDS, value_codec
 from gateway.models import MAX_RESTOCK_QUANTITY
+from schemas import envelopes, messages
 from schemas.registry import SchemaRegistryClient
 from schemas.serdes import Serdes
 from tests.integration.conftest import Stack, wait_for
@@ -100,15 +100,9 @@ def test_restocks_beyond_a_32_bit_total_land_exactly_in_the_worker_and_postgres(
     # (librdkafka's default, consistent_random, would put the key elsewhere).
     producer = Producer({"bootstrap.servers": stack.bootstrap, "partitioner": "murmur2_random"})
     for _ in range(2):
-        command = {
-            "command_id": str(uuid.uuid4()),
-            "sku": sku,
-            "issued_at": datetime.now(UTC),
-            "payload": (
-                "momentum.Restock",
-                {"quantity": INT_MAX, "requested_by": "seller-tests", "role": "SELLER"},
-            ),
-        }
+        command = envelopes.inventory_command(
+            sku, messages.restock(quantity=INT_MAX, requested_by="seller-tests", role="SELLER")
+        )
         producer.produce(INVENTORY_COMMANDS.name, key=sku.encode(), value=codec.encode(command))
     assert producer.flush(10) == 0
 

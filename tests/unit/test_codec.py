@@ -12,7 +12,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas import load_schema, record_names, schema_text
+from schemas import load_schema, messages, record_names, schema_text
 from schemas.codec import AvroCodec, DecodeError, DecodeReason, EncodeError
 from schemas.serdes import InMemoryRegistry, Serdes
 
@@ -23,7 +23,7 @@ PLACE = {
     "order_id": "o-1",
     "issued_at": NOW,
     "payload": (
-        "momentum.PlaceOrder",
+        messages.PLACE_ORDER,
         {
             "customer_id": "ana",
             "lines": [{"sku": "TEE-1", "quantity": 2}, {"sku": "MUG-1", "quantity": 1}],
