@@ -111,6 +111,32 @@ ORDER_STATUS_SYMBOLS: Final[tuple[OrderStatus, ...]] = (
     "CANCELLED",
 )
 
+# What an outbox entry asks for (see momentum.OutboxEffect).
+OutboxKind: TypeAlias = Literal[
+    "RESERVE",
+    "RELEASE",
+    "COMMIT",
+    "RETURN",
+    "AUTHORIZE",
+    "CAPTURE",
+    "VOID",
+    "REFUND",
+    "PUBLISH",
+    "SETTLE",
+]
+OUTBOX_KIND_SYMBOLS: Final[tuple[OutboxKind, ...]] = (
+    "RESERVE",
+    "RELEASE",
+    "COMMIT",
+    "RETURN",
+    "AUTHORIZE",
+    "CAPTURE",
+    "VOID",
+    "REFUND",
+    "PUBLISH",
+    "SETTLE",
+)
+
 # What the card provider last said about an order's payment.
 PaymentStatus: TypeAlias = Literal[
     "PENDING",
@@ -508,6 +534,17 @@ class OrderSettled(TypedDict):
     settled_at: datetime
 
 
+class OutboxEffect(TypedDict):
+    """One effect an order's last transition asked for (orders table): sent after the state is
+    stored, and sent again with its first origin when that message is handled again or the next
+    transition replaces it.
+    """
+
+    kind: OutboxKind
+    sku: str | None
+    quantity: int | None
+
+
 class OrderState(TypedDict):
     """The saga's state for one order (orders table)."""
 
@@ -524,6 +561,10 @@ class OrderState(TypedDict):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
+    # The effects the last transition asked for (see momentum.OutboxEffect).
+    outbox: list[OutboxEffect]
+    # Where the message of the last transition was read; its effects carry it.
+    outbox_origin: MessageOrigin | None
 
 
 class OrdersPerMinute(TypedDict):

@@ -5,22 +5,26 @@ payments, calls the saga rule, stores the new state, and carries out the
 rule's effects: commands to inventory and payments, public records, and the
 rejection of a command the rule refused (sent to its requester's log).
 
-Effects are sent before the new state is stored, so a state that survives a
-crash never stands for effects that were lost. Each send is appended to the
-producer before the next starts, and a table write is queued behind them
-(Faust hands changelog records to its producer buffer); the producer keeps one
-request in flight per broker, so a changelog record never lands before the
-sends appended ahead of it. If the worker dies before the state is stored, the
-message was not committed either (Faust flushes sends and changelog writes
-before it commits an offset): it is handled again against the old state, the
-rule asks for the same effects, and each lands idempotently (stock steps by
-their origin, payments by the order id, public records by key, settlements by
-order and status in the analytics).
+The new state is stored first, together with the effects it asks for (its
+outbox) and where its message was read; the effects are sent after. So the
+state is never behind what the world has seen: the saga reads two topics whose
+offsets are committed apart, and after a crash a message from one may be
+handled before a message from the other is read again, which must find the
+state that message had made. No effect is lost either: the outbox is sent
+again, with its first origin, when its message is handled again (it was not
+committed if its sends were not flushed: Faust flushes before it commits) and
+before the next transition replaces it (the producer keeps one request in
+flight per broker and does not linger, so a later state that landed means the
+sends appended before it landed too). Each lands once: stock steps by their
+origin, payments by the order id, public records by key, settlements by order
+and status in the analytics. Only those two moments send an outbox again, so
+no answer to a resent effect can make the saga send it once more.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import faust
 
@@ -43,11 +47,12 @@ from streams.orders.records import (
     order_from_state,
     order_record,
     order_to_state,
+    outbox_effects,
     settlement_record,
 )
 from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
-from streams.steps import check_key, consume, overdue, send_then_store
+from streams.steps import check_key, consume, overdue
 from tables.orders import open_orders, orders
 
 # Commands and replies share the agent: both are keyed by order id with the same
@@ -87,7 +92,8 @@ async def apply_order_message(
 ) -> None:
     order_id = message["order_id"]
     check_key(key, order_id, "message for order")
-    order = order_from_state(orders.get(order_id))
+    state = orders.get(order_id)
+    order = order_from_state(state)
     now = sending.now()
     refusal: Refusal | None = None
 
@@ -129,6 +135,10 @@ async def apply_order_message(
 
     effects = await send_rejections(message, refusal, effects)
     if new is None or new is order:
+        if order is not None and state is not None and same_origin(state, origin):
+            # The message of the last transition, handled again: its effects may not
+            # all have gone out before the worker stopped.
+            await resend_outbox(order, state)
         if effects:  # a late reply asking for compensation on an unchanged order
             await carry_out(order, effects, origin)
         if order is not None and order.settled:
@@ -136,26 +146,28 @@ async def apply_order_message(
             # asked to expire every second: the timer's ExpireOrder lands here.
             open_orders.pop(order_id.encode(), None)
         return
-    # Effects first, then the state that records them (see the module's docstring).
-    await send_then_store(
-        send_effects(order, new, effects, origin), orders, order_id, order_to_state(new)
-    )
+    if new.settled and (order is None or order.status is not new.status):
+        effects = [*effects, rules.Settle()]
+    if order is not None and state is not None:
+        # The last transition's effects go out (again) before its outbox is replaced.
+        await resend_outbox(order, state)
+    # The state first, with the effects it asks for; then the effects (see the docstring).
+    orders[order_id] = order_to_state(new, effects, origin)
     if new.settled:
         open_orders.pop(order_id.encode(), None)
     elif order is None:
         open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
-
-
-async def send_effects(
-    order: rules.Order | None,
-    new: rules.Order,
-    effects: list[rules.Effect],
-    origin: messages.MessageOrigin | None,
-) -> None:
-    """The rule's effects, and the settlement when the order has just settled."""
     await carry_out(new, effects, origin)
-    if new.settled and (order is None or order.status is not new.status):
-        await sending.send(ORDER_SETTLEMENTS, new.status.value, settlement_record(new))
+
+
+def same_origin(state: dict[str, Any], origin: messages.MessageOrigin | None) -> bool:
+    return origin is not None and state.get("outbox_origin") == origin
+
+
+async def resend_outbox(order: rules.Order, state: dict[str, Any]) -> None:
+    """Send the last transition's effects again, with the origin they were first sent with."""
+    effects = outbox_effects(order, state.get("outbox") or [])
+    await carry_out(order, effects, state.get("outbox_origin"))
 
 
 async def send_rejections(
@@ -210,6 +222,8 @@ async def carry_out(
                 await sending.publish(ORDERS, oid, order_record(order))
                 for line in line_records(order):
                     await sending.publish(ORDER_LINES, line["line_id"], line)
+            case rules.Settle():
+                await sending.send(ORDER_SETTLEMENTS, order.status.value, settlement_record(order))
 
 
 async def inventory_command(

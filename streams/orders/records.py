@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas import messages
 from schemas.money import CENT
+from streams.orders import rules
 from streams.orders.rules import Line, LineState, Order, PaymentOutcome, Reason, Status
 
 
@@ -37,8 +39,15 @@ def order_from_state(record: dict[str, Any] | None) -> Order | None:
     )
 
 
-def order_to_state(order: Order) -> dict[str, Any]:
+def order_to_state(
+    order: Order,
+    outbox: list[rules.Effect] | None = None,
+    outbox_origin: messages.MessageOrigin | None = None,
+) -> dict[str, Any]:
+    """The OrderState record, with the effects its transition asked for and their origin."""
     return {
+        "outbox": [outbox_entry(effect) for effect in outbox or ()],
+        "outbox_origin": outbox_origin,
         "order_id": order.order_id,
         "customer_id": order.customer_id,
         "status": order.status.value,
@@ -127,3 +136,58 @@ def order_view(order: Order) -> dict[str, Any]:
         "request_hash": order.request_hash,
         "payment_status": order.payment_status.value if order.payment_status else None,
     }
+
+
+def outbox_entry(effect: rules.Effect) -> messages.OutboxEffect:
+    match effect:
+        case rules.Reserve(sku, quantity):
+            return {"kind": "RESERVE", "sku": sku, "quantity": quantity}
+        case rules.Release(sku):
+            return {"kind": "RELEASE", "sku": sku, "quantity": None}
+        case rules.Commit(sku):
+            return {"kind": "COMMIT", "sku": sku, "quantity": None}
+        case rules.Return(sku, quantity):
+            return {"kind": "RETURN", "sku": sku, "quantity": quantity}
+        case rules.Authorize():
+            return {"kind": "AUTHORIZE", "sku": None, "quantity": None}
+        case rules.Capture():
+            return {"kind": "CAPTURE", "sku": None, "quantity": None}
+        case rules.Void():
+            return {"kind": "VOID", "sku": None, "quantity": None}
+        case rules.Refund():
+            return {"kind": "REFUND", "sku": None, "quantity": None}
+        case rules.Publish():
+            return {"kind": "PUBLISH", "sku": None, "quantity": None}
+        case rules.Settle():
+            return {"kind": "SETTLE", "sku": None, "quantity": None}
+    raise ValueError(f"{effect!r} is not kept in an outbox")
+
+
+def outbox_effects(order: Order, entries: list[messages.OutboxEffect]) -> list[rules.Effect]:
+    """The effects an outbox stands for; an authorization's terms come from the order."""
+    effects: list[rules.Effect] = []
+    for entry in entries:
+        sku, quantity = entry["sku"] or "", entry["quantity"] or 0
+        match entry["kind"]:
+            case "RESERVE":
+                effects.append(rules.Reserve(sku, quantity))
+            case "RELEASE":
+                effects.append(rules.Release(sku))
+            case "COMMIT":
+                effects.append(rules.Commit(sku))
+            case "RETURN":
+                effects.append(rules.Return(sku, quantity))
+            case "AUTHORIZE":
+                assert order.currency is not None
+                effects.append(rules.Authorize(order.total, order.currency, order.payment_token))
+            case "CAPTURE":
+                effects.append(rules.Capture())
+            case "VOID":
+                effects.append(rules.Void())
+            case "REFUND":
+                effects.append(rules.Refund())
+            case "PUBLISH":
+                effects.append(rules.Publish())
+            case "SETTLE":
+                effects.append(rules.Settle())
+    return effects

@@ -165,8 +165,23 @@ class Publish:
     """The order's public state changed."""
 
 
+@dataclass(frozen=True)
+class Settle:
+    """The order has just settled: its settlement goes to the analytics."""
+
+
 Effect = (
-    Reserve | Release | Commit | Return | Authorize | Capture | Void | Refund | Publish | Reject
+    Reserve
+    | Release
+    | Commit
+    | Return
+    | Authorize
+    | Capture
+    | Void
+    | Refund
+    | Publish
+    | Settle
+    | Reject
 )
 Outcome = tuple[Order | None, list[Effect]]
 

@@ -1,9 +1,11 @@
-"""Agents send a message's effects before they store the state that records them.
+"""Agents with one input topic send a message's effects before they store its state.
 
 A worker killed between the two must never leave a stored state whose effects
 were lost: handled again (it was not committed), the message finds the old
-state and asks for the same effects. These tests run the agents' handlers with
-the producer and the tables replaced by a journal, no broker involved.
+state and asks for the same effects. The order saga reads two topics and keeps
+an outbox instead (tests/unit/test_order_outbox.py). These tests run the
+agents' handlers with the producer and the tables replaced by a journal, no
+broker involved.
 """
 
 from __future__ import annotations
@@ -96,45 +98,6 @@ def place_order(order_id: str = "o-1") -> messages.OrderCommand:
 
 
 ORIGIN: messages.MessageOrigin = {"topic": "order-commands", "partition": 0, "offset": 7}
-
-
-async def test_a_placed_order_sends_its_reserves_before_it_is_stored(journal: Journal) -> None:
-    await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
-    assert journal.sends() == ["inventory-commands", "inventory-commands", "orders"]
-    assert journal.last_send() < journal.first_write()
-    assert order_agents.orders.get("o-1") is not None
-
-
-async def test_a_crash_mid_sends_stores_nothing_and_the_replay_sends_everything(
-    journal: Journal,
-) -> None:
-    journal.fail_after_sends = 1
-    with pytest.raises(ConnectionError):
-        await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
-    assert order_agents.orders.get("o-1") is None  # no state stands for the lost sends
-    assert order_agents.open_orders.get(b"o-1") is None
-
-    journal.fail_after_sends = None
-    journal.entries.clear()
-    await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
-    assert journal.sends() == ["inventory-commands", "inventory-commands", "orders"]
-
-
-async def test_a_settlement_goes_out_before_the_settled_state(journal: Journal) -> None:
-    await order_agents.apply_order_message("o-1", place_order(), ORIGIN)
-    journal.entries.clear()
-    cancel = envelopes.order_command(
-        "o-1", messages.cancel_order(requested_by="alice", role="CUSTOMER"), command_id="c-2"
-    )
-    await order_agents.apply_order_message("o-1", cancel, ORIGIN | {"offset": 8})
-    assert journal.sends() == [
-        "inventory-commands",
-        "inventory-commands",
-        "orders",
-        "order-settlements",
-    ]
-    assert journal.last_send() < journal.first_write()
-    assert order_agents.open_orders.get(b"o-1") is None
 
 
 async def test_a_settled_order_left_open_is_taken_off_the_expiry_list(journal: Journal) -> None:
