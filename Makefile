@@ -19,8 +19,8 @@ test: install
 	$(BIN)/python -m pytest
 
 # The fault-injection suite (tests/chaos, stacks of its own): not part of
-# `make test` while its all-faults scenario still fails now and then (see
-# README, Reliability and security).
+# `make test` until its all-faults scenario passes again (see README,
+# Reliability and security).
 chaos: install
 	$(BIN)/python -m pytest tests/chaos -s
 
