@@ -1,7 +1,16 @@
-"""A Faust app whose consumer is adjusted to the broker it runs against.
+"""A Faust app whose producer keeps the at-least-once promise, and whose consumer
+is adjusted to the broker it runs against.
 
-Two adjustments, each off unless its setting asks for it; with both off the app
-is a stock `faust.App`:
+- Complete flush (always). Before it commits source offsets Faust flushes its
+  producer, so that every table write (a changelog record, queued in Faust's
+  producer buffer) is out before the message that caused it counts as done. But
+  the buffer's flush gives up after 0.1 s without a record leaving, with records
+  still queued; on a busy worker the commit then goes ahead, and a worker killed
+  right after has its state updates lost while their messages are never read
+  again. Here the flush returns only once every queued record has been handed
+  to the Kafka client, whose own flush then waits for the broker's answers.
+
+Two consumer adjustments, each off unless its setting asks for it:
 
 - Fetch wait. Faust creates its aiokafka consumer with `fetch_max_wait_ms=1500`
   and no way to change it. Kafka answers a fetch as soon as data arrives, so the
@@ -26,6 +35,7 @@ from typing import Any, ClassVar, cast
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
 from core import end_offsets
@@ -84,10 +94,46 @@ class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         }
 
 
+class CompleteFlushBuffer(ProducerBuffer):
+    """Faust's producer buffer, whose `flush` returns once every queued record is sent on.
+
+    A record counts as sent on when it is handed to the Kafka client (which batches
+    it); the producer's flush then waits for the client's own flush.
+    """
+
+    async def _send_pending(self, fut: Any) -> None:
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.pending.task_done()
+
+    async def flush(self) -> None:
+        app = cast(faust.App, self.app)
+        if app.conf.producer_threaded:  # not used by Momentum: Faust's own flush
+            await super().flush()
+            return
+        while True:
+            try:
+                async with asyncio.timeout(0.1):
+                    await self.pending.join()
+                return
+            except TimeoutError:
+                # Records left and nothing to send them: say so rather than wait forever.
+                if self.state != "running":
+                    raise RuntimeError("Cannot flush: producer buffer not running") from None
+
+
+class CompleteFlushProducer(aiokafka_driver.Producer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Replaces the stock buffer before the producer starts it (on_start).
+        buffer = CompleteFlushBuffer(loop=self.loop, beacon=self.beacon)
+        buffer.app = self.app
+        self.buffer = buffer
+
+
 def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:
-    """A `faust.App(*args, **kwargs)` whose consumer follows `tuning`."""
-    if tuning.stock:
-        return faust.App(*args, **kwargs)
+    """A `faust.App(*args, **kwargs)` with the complete flush, its consumer following `tuning`."""
 
     class ConsumerThread(TunedConsumerThread):
         pass
@@ -101,7 +147,9 @@ def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:
     class App(faust.App):
         def _new_transport(self) -> Any:
             transport = super()._new_transport()
-            transport.Consumer = Consumer  # type: ignore[misc]
+            transport.Producer = CompleteFlushProducer  # type: ignore[misc]
+            if not tuning.stock:
+                transport.Consumer = Consumer  # type: ignore[misc]
             return transport
 
     return App(*args, **kwargs)
