@@ -35,6 +35,11 @@ from momentum.supervisor import Part, StackError, Supervisor
 HOST = "127.0.0.1"
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 DATABASE = "momentum"
+# Longer than any client's or proxy's idle timeout (httpx 5 s, common load balancers
+# 60 s): the client always closes an idle keep-alive connection first. With uvicorn's
+# 5 s default both ends close at once, and a request sent on the dying connection
+# gets no answer at all (a transport error, not a 4xx/5xx).
+GATEWAY_KEEP_ALIVE_SECONDS = 75
 
 
 @dataclass(frozen=True)
@@ -435,6 +440,8 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
                 "--port",
                 str(ports["gateway"]),
                 "--no-access-log",
+                "--timeout-keep-alive",
+                str(GATEWAY_KEEP_ALIVE_SECONDS),
             ],
             ports["gateway"],
             logs,

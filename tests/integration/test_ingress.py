@@ -9,8 +9,11 @@ processed once the worker is back.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
+import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
@@ -113,3 +116,25 @@ def test_orders_placed_while_the_worker_is_killed_settle_once_it_is_back(
     for response in placed:
         assert settled(shop, response.json()["order_id"])["status"] == "CONFIRMED"
     shop.wait_stock(sku, on_hand=10, reserved=0)
+
+
+def test_an_idle_keep_alive_connection_still_gets_an_answer(stack: Stack) -> None:
+    """A client reusing a connection idle for longer than uvicorn's default (5 s) is answered.
+
+    With both ends closing idle connections after 5 s, a request sent at that moment
+    got no answer at all (the chaos suite's flood saw it as RemoteProtocolError).
+    """
+    url = urllib.parse.urlsplit(stack.gateway_url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        conn.request("GET", "/health")
+        assert conn.getresponse().read() and conn.sock is not None
+        first_socket = conn.sock
+        time.sleep(7)
+        # On a connection the server has closed this raises RemoteDisconnected.
+        conn.request("GET", "/health")
+        response = conn.getresponse()
+        assert (response.status, conn.sock) == (200, first_socket)
+        response.read()
+    finally:
+        conn.close()
