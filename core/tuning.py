@@ -10,6 +10,9 @@ is adjusted to the broker it runs against.
   again. Here the flush returns only once every queued record has been handed
   to the Kafka client, whose own flush then waits for the broker's answers.
 
+- Seek-first recovery (always): after a rebalance the input partitions are
+  resumed only once they are sought to their commits (core.recovery).
+
 Two consumer adjustments, each off unless its setting asks for it:
 
 - Fetch wait. Faust creates its aiokafka consumer with `fetch_max_wait_ms=1500`
@@ -39,6 +42,7 @@ from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
 from core import end_offsets
+from core.recovery import SeekFirstTableManager
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:
     class Consumer(aiokafka_driver.Consumer):
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    kwargs.setdefault("TableManager", SeekFirstTableManager)
 
     class App(faust.App):
         def _new_transport(self) -> Any:

@@ -1,0 +1,81 @@
+"""After a rebalance the worker resumes its input partitions only once they are sought.
+
+Stock Faust resumes fetching the input (source) partitions, then seeks them to
+their commits, then resumes flow control, which clears the stream queues: what
+was fetched in between was dropped from the queues and its refetch skipped as
+already read, so a message was never processed and a later commit passed it
+(core.recovery). These tests record the order of the steps on a real Faust app
+whose consumer and fetcher are stand-ins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from faust.tables.recovery import Recovery
+from faust.types import TP
+
+from core.recovery import SeekFirstRecovery
+from core.tuning import ConsumerTuning, tuned_app
+
+SOURCE = TP("order-commands", 0)
+
+
+class RecordingConsumer:
+    def __init__(self, steps: list[str], changelog: TP) -> None:
+        self.steps = steps
+        self.changelog = changelog
+
+    def assignment(self) -> set[TP]:
+        return {SOURCE, self.changelog}
+
+    async def perform_seek(self) -> None:
+        await asyncio.sleep(0)
+        self.steps.append("seek")
+
+    def resume_flow(self) -> None:
+        self.steps.append("resume flow")
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        self.steps.append(f"resume {sorted(tp.topic for tp in tps)}")
+
+
+class RecordingFetcher:
+    def __init__(self, steps: list[str]) -> None:
+        self.steps = steps
+
+    async def maybe_start(self) -> None:
+        self.steps.append("fetch")
+
+
+async def steps_of(recovery_class: type[Recovery]) -> list[str]:
+    app = tuned_app(ConsumerTuning(), "seek-first", store="memory://")
+    table = app.Table("orders-test", default=int)
+    steps: list[str] = []
+    changelog = TP(table.changelog_topic.get_topic_name(), 0)
+    app.consumer = RecordingConsumer(steps, changelog)  # type: ignore[assignment]
+    app.__dict__["_fetcher"] = RecordingFetcher(steps)
+    app.flow_control.resume = lambda: steps.append("clear queues")  # type: ignore[method-assign]
+    recovery = recovery_class(app, app.tables)
+    await recovery._resume_streams(generation_id=app.consumer_generation_id)
+    return steps
+
+
+async def test_the_input_partitions_are_resumed_after_the_seek_and_the_queue_clear() -> None:
+    assert await steps_of(SeekFirstRecovery) == [
+        "seek",
+        "clear queues",
+        "resume flow",
+        "resume ['order-commands']",
+        "fetch",
+    ]
+
+
+async def test_stock_faust_resumes_them_before_it_seeks() -> None:
+    steps = await steps_of(Recovery)
+    assert steps.index("resume ['order-commands']") < steps.index("seek")
+
+
+def test_every_app_recovers_seek_first() -> None:
+    app = tuned_app(ConsumerTuning(fetch_max_wait_ms=50), "seek-first-app", store="memory://")
+    assert isinstance(app.tables.recovery, SeekFirstRecovery)
