@@ -20,9 +20,12 @@ fetched after a rebalance is fetched from the committed offset into empty queues
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import ThreadDelegateConsumer
+from faust.types import TP
 
 
 class SeekFirstRecovery(Recovery):
@@ -64,15 +67,33 @@ class SeekFirstRecovery(Recovery):
     async def _seek_then_resume_sources(self) -> None:
         consumer = self.app.consumer
         assignment = consumer.assignment()
+        sources = {tp for tp in assignment if not self._is_changelog_tp(tp)}
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
-            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+            timeout = self.app.conf.broker_request_timeout
+            await self._wait(consumer.perform_seek(), timeout=timeout)
+            await self._wait(self._seek_uncommitted(sources), timeout=timeout)
         self.completed.set()
         # Clears the stream queues: nothing from the source partitions is in them yet.
         self.app.flow_control.resume()
         consumer.resume_flow()
-        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        consumer.resume_partitions(sources)
         await self.app._fetcher.maybe_start()  # type: ignore[attr-defined]
+
+    async def _seek_uncommitted(self, sources: set[TP]) -> None:
+        """Input partitions with no committed offset, sought to their start now.
+
+        The seek to committed offsets leaves them alone, and aiokafka then finds their
+        start only once its coordinator's lazy refresh of committed offsets answers,
+        which after a restart sometimes never came: the worker was ready and never
+        fetched them, and what was sent to them waited for good.
+        """
+        consumer = cast(ThreadDelegateConsumer, self.app.consumer)
+        uncommitted = [tp for tp in sources if consumer._read_offset.get(tp) is None]
+        # Momentum reads every input from its start; another policy keeps Faust's behaviour.
+        if uncommitted and self.app.conf.consumer_auto_offset_reset == "earliest":
+            self.log.info("Seek input partitions with no commit to their start: %s", uncommitted)
+            await consumer._thread.seek_to_beginning(*uncommitted)
 
 
 class SeekFirstTableManager(TableManager):
