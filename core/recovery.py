@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+from aiokafka import TopicPartition
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import ThreadDelegateConsumer
@@ -93,7 +94,9 @@ class SeekFirstRecovery(Recovery):
         # Momentum reads every input from its start; another policy keeps Faust's behaviour.
         if uncommitted and self.app.conf.consumer_auto_offset_reset == "earliest":
             self.log.info("Seek input partitions with no commit to their start: %s", uncommitted)
-            await consumer._thread.seek_to_beginning(*uncommitted)
+            await consumer._thread.seek_to_beginning(
+                *(TopicPartition(tp.topic, tp.partition) for tp in uncommitted)
+            )
 
 
 class SeekFirstTableManager(TableManager):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
+from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
@@ -28,7 +29,9 @@ class RecordingThread:
     def __init__(self, steps: list[str]) -> None:
         self.steps = steps
 
-    async def seek_to_beginning(self, *tps: TP) -> None:
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        # aiokafka's own check: Faust's TP tuples are refused.
+        assert all(isinstance(tp, TopicPartition) for tp in tps), tps
         self.steps.append(f"seek to start {sorted(tp.topic for tp in tps)}")
 
 
