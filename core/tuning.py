@@ -32,6 +32,7 @@ Two consumer adjustments, each off unless its setting asks for it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -99,32 +100,40 @@ class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
 
 class CompleteFlushBuffer(ProducerBuffer):
-    """Faust's producer buffer, whose `flush` returns once every queued record is sent on.
-
-    A record counts as sent on when it is handed to the Kafka client (which batches
-    it); the producer's flush then waits for the client's own flush.
+    """Faust's producer buffer, whose `flush` returns once every record queued before it
+    is sent on: handed to the Kafka client (which batches it), whose own flush the
+    producer then waits for. Records queued while it waits are the next commit's.
     """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.queued = 0  # records ever queued
+        self.sent_on = 0  # records ever handed to the Kafka client
+
+    def put(self, fut: Any) -> None:
+        super().put(fut)
+        self.queued += 1
 
     async def _send_pending(self, fut: Any) -> None:
         try:
             await super()._send_pending(fut)
         finally:
-            self.pending.task_done()
+            self.sent_on += 1
 
     async def flush(self) -> None:
         app = cast(faust.App, self.app)
         if app.conf.producer_threaded:  # not used by Momentum: Faust's own flush
             await super().flush()
             return
-        while True:
-            try:
+        target = self.queued
+        while self.sent_on < target:
+            # Records left and nothing to send them: say so rather than wait forever.
+            if self.state != "running":
+                raise RuntimeError("Cannot flush: producer buffer not running")
+            self.message_sent.clear()
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.1):
-                    await self.pending.join()
-                return
-            except TimeoutError:
-                # Records left and nothing to send them: say so rather than wait forever.
-                if self.state != "running":
-                    raise RuntimeError("Cannot flush: producer buffer not running") from None
+                    await self.message_sent.wait()
 
 
 class CompleteFlushProducer(aiokafka_driver.Producer):

@@ -68,3 +68,22 @@ def test_every_app_gets_the_complete_flush(tuning: ConsumerTuning) -> None:
     app = tuned_app(tuning, "complete-flush", store="memory://")
     assert app.transport.Producer is CompleteFlushProducer
     assert isinstance(app.producer.buffer, CompleteFlushBuffer)
+
+
+async def test_a_flush_waits_for_the_records_queued_before_it_only() -> None:
+    buffer = CompleteFlushBuffer()
+    buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
+    channel = SlowChannel(expected=4)
+    await buffer.start()
+    try:
+        for number in range(2):
+            buffer.put(SimpleNamespace(number=number, message=SimpleNamespace(channel=channel)))  # type: ignore[arg-type]
+        flush = asyncio.create_task(buffer.flush())
+        await asyncio.sleep(0)
+        for number in range(2, 4):  # queued while the flush waits: the next commit's
+            buffer.put(SimpleNamespace(number=number, message=SimpleNamespace(channel=channel)))  # type: ignore[arg-type]
+        await flush
+        assert channel.sent[:2] == [0, 1] and len(channel.sent) < 4
+        await asyncio.wait_for(channel.all_sent.wait(), timeout=5)
+    finally:
+        await buffer.stop()
