@@ -11,7 +11,9 @@ request also gets its correlation id (core.observe): the caller's
 
 from __future__ import annotations
 
+import inspect
 import time
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -19,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import generate_latest as render
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import observe
+from core import observe, tracing
 
 # Requests take from under a millisecond (health) to tens of seconds (long polls).
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -80,13 +82,54 @@ class ObserveRequests:
                     message = {**message, "headers": headers}
             await send(message)
 
+        method = scope["method"]
         try:
-            await self.app(scope, receive, send_observed)
+            if tracing.ENABLED:
+                await self._traced(scope, receive, send_observed)
+            else:
+                await self.app(scope, receive, send_observed)
         finally:
             template = route_template(scope)
-            method = scope["method"]
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.seconds.labels(template, method).observe(time.perf_counter() - began)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request in a server span (the commands it sends carry its context)."""
+        carrier = {
+            key.decode("latin-1"): value.decode("latin-1")
+            for key, value in scope["headers"]
+            if key.decode("latin-1") in tracing.HEADERS
+        }
+        method = scope["method"]
+        with tracing.serving(method, carrier) as span:
+            correlation = observe.current().correlation_id
+            if correlation:
+                span.set_attribute("momentum.correlation_id", correlation)
+            status = 500
+
+            async def send_traced(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_traced)
+            finally:
+                template = route_template(scope)
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+
+
+# FastAPI 0.16x opens request spans of its own once a tracer provider is set; ours (with
+# the route template and the correlation id) are the ones kept.
+NATIVE_TRACING_OFF: dict[str, Any] = (
+    {"telemetry": {"tracing": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def route_template(scope: Scope) -> str:

@@ -22,14 +22,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
+from core import tracing
 from core.settings import get_settings
 
 CORRELATION_HEADER = "correlation.id"
 HTTP_CORRELATION_HEADER = "X-Correlation-ID"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# Headers of a consumed message that every message sent on its behalf carries on.
-PROPAGATED_HEADERS = (CORRELATION_HEADER,)
+# Headers of a consumed message that a dead letter keeps (and a replay sends again).
+PROPAGATED_HEADERS = (CORRELATION_HEADER, *tracing.HEADERS)
 
 
 class Ids(NamedTuple):
@@ -86,15 +87,25 @@ def header(headers: Headers, name: str) -> str | None:
 
 
 def outgoing_headers() -> list[tuple[str, bytes]] | None:
-    """The headers a message sent now carries (the current correlation id); None when
-    there is nothing to carry."""
+    """The headers a message sent now carries: the current correlation id, and the trace
+    context when tracing is on; None when there is nothing to carry."""
     cid = _current.get().correlation_id
-    return [(CORRELATION_HEADER, cid.encode())] if cid else None
+    headers = [(CORRELATION_HEADER, cid.encode())] if cid else []
+    if tracing.ENABLED:
+        headers += tracing.inject()
+    return headers or None
 
 
 def kept_headers(headers: Headers) -> list[tuple[str, bytes]]:
     """The propagated headers among a consumed message's (a dead letter keeps them)."""
     return [(k, v) for k, v in _pairs(headers) if k in PROPAGATED_HEADERS and v is not None]
+
+
+def trace_carrier(headers: Headers) -> dict[str, str]:
+    """The trace context among Kafka headers, as OpenTelemetry's propagators read it."""
+    return {
+        k: v.decode("latin-1") for k, v in _pairs(headers) if k in tracing.HEADERS and v is not None
+    }
 
 
 # -- log lines -------------------------------------------------------------------------------

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
         default="text", validation_alias="MOMENTUM_LOG_FORMAT"
     )
 
+    # OpenTelemetry tracing (core.tracing): off unless set, e.g. http://jaeger:4318
+    # (OTLP over HTTP; spans go to <endpoint>/v1/traces). The standard variable's name.
+    otlp_endpoint: str = Field(default="", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
     @property
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]

@@ -22,7 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.http_observe import observe_requests
+from core import tracing
+from core.http_observe import NATIVE_TRACING_OFF, observe_requests
 from core.settings import Settings, get_settings
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher
@@ -325,7 +326,15 @@ def create_app(
             if registry_client is not None:
                 registry_client.close()
 
-    app = FastAPI(title=TITLE, description=DESCRIPTION, version=_version(), lifespan=lifespan)
+    # Spans per request when an OTLP endpoint is set (core.tracing); off by default.
+    tracing.setup("momentum-gateway")
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version=_version(),
+        lifespan=lifespan,
+        **NATIVE_TRACING_OFF,
+    )
     app.state.settings = settings
     app.state.producer = producer
     app.state.publisher = publisher

@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 
-from core import observe
+from core import observe, tracing
 from core.dead_letters import dead_letter_headers
 from core.errors import RuleError
 from core.retrying import linear_backoff, retry_async
@@ -59,6 +59,28 @@ def decode_key(spec: TopicSpec, raw: bytes | None) -> str:
 
 
 async def handle_event(event: faust.EventT[bytes], handler: Handler, agent: str = "") -> None:
+    message = event.message
+    if not tracing.ENABLED:
+        await _handle_event(event, handler, agent)
+        return
+    # One span per agent step, a child of the span that sent the message.
+    attributes = {
+        "messaging.system": "kafka",
+        "messaging.destination.name": message.topic,
+        "messaging.kafka.destination.partition": message.partition,
+        "messaging.kafka.message.offset": message.offset,
+    }
+    carrier = observe.trace_carrier(message.headers)
+    with tracing.consuming(f"{agent or 'agent'} {message.topic}", carrier, attributes) as span:
+        await _handle_event(event, handler, agent)
+        ids = observe.current()
+        if ids.order_id:
+            span.set_attribute("momentum.order_id", ids.order_id)
+        if ids.correlation_id:
+            span.set_attribute("momentum.correlation_id", ids.correlation_id)
+
+
+async def _handle_event(event: faust.EventT[bytes], handler: Handler, agent: str) -> None:
     message = event.message
     spec = BY_NAME[message.topic]
     began = time.perf_counter()
