@@ -57,6 +57,8 @@ class ObserveRequests:
         self.app = app
         self.metrics = metrics
         self.correlate = correlate
+        # Bounded: templates, methods and statuses are few (unrouted paths are NO_ROUTE).
+        self._bound: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,9 +91,20 @@ class ObserveRequests:
             else:
                 await self.app(scope, receive, send_observed)
         finally:
-            template = route_template(scope)
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.seconds.labels(template, method).observe(time.perf_counter() - began)
+            requests, seconds = self._children(route_template(scope), method, status)
+            requests.inc()
+            seconds.observe(time.perf_counter() - began)
+
+    def _children(self, template: str, method: str, status: int) -> tuple[Any, Any]:
+        """The metrics' children for these labels, bound once (`labels` costs microseconds)."""
+        key = (template, method, status)
+        children = self._bound.get(key)
+        if children is None:
+            children = self._bound[key] = (
+                self.metrics.requests.labels(template, method, str(status)),
+                self.metrics.seconds.labels(template, method),
+            )
+        return children
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request in a server span (the commands it sends carry its context)."""

@@ -110,9 +110,11 @@ def trace_carrier(headers: Headers) -> dict[str, str]:
 
 # -- log lines -------------------------------------------------------------------------------
 
-# Attributes every LogRecord has; anything else was given with `extra=` and is written out.
+# Attributes every LogRecord has; anything else was given with `extra=` and is written out
+# (but for uvicorn's `color_message`, the same message with terminal colours).
 _RECORD_ATTRIBUTES = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
+    | {"message", "asctime", "color_message"}
 )
 
 
@@ -166,8 +168,12 @@ def logging_config(level: str | int = "INFO", fmt: str | None = None) -> dict[st
         # uvicorn's loggers write through the root handler (uvicorn.run(log_config=None)
         # leaves them alone; `--log-config` with this file resets them).
         "loggers": {
-            name: {"handlers": [], "propagate": True}
-            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            **{
+                name: {"handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
+            # httpx logs every request at INFO: a line per worker read or provider call.
+            "httpx": {"level": "WARNING"},
         },
     }
 

@@ -231,6 +231,8 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
             "faust",
             "-A",
             "streams.app",
+            # JSON log files hold log events only: no banner or spinner (faust's `say`).
+            *(["--quiet"] if env.get("MOMENTUM_LOG_FORMAT") == "json" else []),
             "worker",
             "-l",
             "info",

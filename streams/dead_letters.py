@@ -112,5 +112,6 @@ async def _handle_event(event: faust.EventT[bytes], handler: Handler, agent: str
         log.exception("giving up on %s@%s", message.topic, message.offset)
         await dead_letter(event, spec, "handler-error", f"{type(exc).__name__}: {exc}")
     else:
-        metrics.PROCESSED.labels(agent=agent, topic=spec.name).inc()
-        metrics.PROCESSING_SECONDS.labels(agent=agent).observe(time.perf_counter() - began)
+        meters = metrics.agent_metrics(agent)
+        meters.processed(spec.name).inc()
+        meters.seconds.observe(time.perf_counter() - began)

@@ -9,6 +9,8 @@ are read from the worker at each scrape (`WorkerState`), never on the hot path.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from prometheus_client import (
@@ -127,6 +129,39 @@ class WorkerState(Collector):
 def register_worker_state(lag: LagReader, sizes: SizeReader) -> None:
     """Read lag and table sizes from these at every scrape (once per process)."""
     REGISTRY.register(WorkerState(lag, sizes))
+
+
+# `labels(...)` costs microseconds per call (a lock, a dict keyed by the label tuple);
+# the hot path binds each child once and keeps it.
+
+
+@dataclass
+class AgentMetrics:
+    """One agent's children of the per-message metrics, bound once."""
+
+    agent: str
+    seconds: Any = None
+    _processed: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.seconds = PROCESSING_SECONDS.labels(agent=self.agent)
+
+    def processed(self, topic: str) -> Any:
+        child = self._processed.get(topic)
+        if child is None:
+            child = self._processed[topic] = PROCESSED.labels(agent=self.agent, topic=topic)
+        return child
+
+
+@cache
+def agent_metrics(agent: str) -> AgentMetrics:
+    return AgentMetrics(agent)
+
+
+@cache
+def sent(topic: str) -> Any:
+    """The `momentum_sent` child of `topic`."""
+    return SENT.labels(topic=topic)
 
 
 def agent_of(handler: Any) -> str:

@@ -24,7 +24,7 @@ async def send(spec: TopicSpec, key: str, value: Mapping[str, Any]) -> None:
     await channel(spec).send(
         key=key.encode(), value=value_codec(spec).encode(value), headers=outgoing_headers()
     )
-    metrics.SENT.labels(topic=spec.name).inc()
+    metrics.sent(spec.name).inc()
 
 
 async def publish(spec: TopicSpec, key: str, value: Mapping[str, Any] | None) -> None:
@@ -33,4 +33,4 @@ async def publish(spec: TopicSpec, key: str, value: Mapping[str, Any] | None) ->
     await channel(spec).send(
         key=key_codec(spec).encode(key), value=encoded, headers=outgoing_headers()
     )
-    metrics.SENT.labels(topic=spec.name).inc()
+    metrics.sent(spec.name).inc()

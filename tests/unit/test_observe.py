@@ -53,6 +53,9 @@ def test_a_json_line_carries_the_message_the_current_ids_and_extras() -> None:
         "cmd-1",
     )
     assert parsed["reason"] == "x"
+    assert "color_message" not in json.loads(
+        observe.JsonFormatter().format(record("started", color_message="\x1b[36mstarted"))
+    )
     assert parsed["ts"].endswith("Z")
 
 
@@ -79,6 +82,7 @@ def test_the_logging_config_follows_the_format(fmt: str, json_lines: bool) -> No
     assert config["root"]["level"] == "INFO"
     # uvicorn's loggers write through the root handler, so they follow the format too.
     assert config["loggers"]["uvicorn.access"] == {"handlers": [], "propagate": True}
+    assert config["loggers"]["httpx"] == {"level": "WARNING"}  # no line per request
 
 
 def test_the_worker_keeps_faust_text_lines_unless_json_is_asked(

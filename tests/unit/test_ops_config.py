@@ -117,3 +117,15 @@ def test_the_dashboard_has_the_panels_operators_look_for() -> None:
         "momentum_consumer_lag_records",
         "momentum_dead_letters_total",
     } <= dashboard_metrics()
+
+
+def test_tracing_is_off_by_default_and_jaeger_is_there_to_receive_it(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("gateway", "worker"):
+        assert environment(services[name])["OTEL_EXPORTER_OTLP_ENDPOINT"] == "", name
+    jaeger = services["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/all-in-one:")
+    assert environment(jaeger)["COLLECTOR_OTLP_ENABLED"] == "true"
+    # .env.example says how to turn it on: the OTLP/HTTP port of the jaeger service.
+    assert "http://jaeger:4318" in compose_file.ENV_EXAMPLE.read_text()
