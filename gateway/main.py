@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import tracing
 from core.http_observe import NATIVE_TRACING_OFF, observe_requests
+from core.observe import configure_logging
 from core.settings import Settings, get_settings
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher
@@ -304,6 +305,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.log_format == "json":
+            # Served by a bare `uvicorn gateway.main:app` (compose), uvicorn's own text
+            # set-up is in place: JSON lines from here on (core.observe).
+            configure_logging("INFO", "json")
         # No tokens without a strong secret: refuse to start, saying why.
         try:
             require_secret(settings.jwt_secret)

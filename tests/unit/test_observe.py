@@ -205,3 +205,21 @@ def test_any_fastapi_app_gets_request_metrics_by_template() -> None:
     assert found[("momentum_http_requests_total", labels)] == 3
     # No correlation here: only the gateway gives requests their id.
     assert observe.current() == observe.NO_IDS
+
+
+@pytest.fixture
+def root_logging() -> Any:
+    """The root logger's handlers and level, restored after a test that reconfigures it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+async def test_a_gateway_told_json_writes_json_lines_however_uvicorn_set_up_logging(
+    root_logging: logging.Logger,
+) -> None:
+    async with running_gateway(MOMENTUM_LOG_FORMAT="json"):
+        formatters = [h.formatter for h in root_logging.handlers]
+    assert any(isinstance(f, observe.JsonFormatter) for f in formatters)
