@@ -29,7 +29,7 @@ CORRELATION_HEADER = "correlation.id"
 HTTP_CORRELATION_HEADER = "X-Correlation-ID"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# Headers of a consumed message that a dead letter keeps (and a replay sends again).
+# Headers of a consumed message that its dead letter keeps (a replay sends the id again).
 PROPAGATED_HEADERS = (CORRELATION_HEADER, *tracing.HEADERS)
 
 
