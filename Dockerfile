@@ -23,7 +23,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl && rm -rf /wheels
+# With the otel extra: tracing turns on with OTEL_EXPORTER_OTLP_ENDPOINT (core.tracing).
+RUN WHEEL=$(ls /wheels/*.whl) && pip install "${WHEEL}[otel]" && rm -rf /wheels
 
 # /data holds the workers' RocksDB tables; created here so a fresh named volume
 # mounted on it belongs to the runtime user.

@@ -8,6 +8,7 @@ The gateway, the sink and the CLI never import this module.
 
 from __future__ import annotations
 
+from core.observe import faust_logging_config
 from core.settings import get_settings
 from core.tuning import ConsumerTuning, tuned_app
 
@@ -38,4 +39,6 @@ app = tuned_app(
     # The flows are imported by streams.app from one list (streams.flows), not
     # discovered. `origin` only lets the `faust` CLI shorten names (`faust send @agent`).
     origin="streams",
+    # With MOMENTUM_LOG_FORMAT=json the worker's lines are JSON (core.observe).
+    logging_config=faust_logging_config(),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -115,6 +116,15 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=200, ge=1, validation_alias="MOMENTUM_RATE_LIMIT_BURST")
     # Requests in progress in one gateway process at once; one more gets 503 at once.
     max_in_flight: int = Field(default=512, ge=1, validation_alias="MOMENTUM_MAX_IN_FLIGHT")
+
+    # Log lines: text for people, or one JSON object per line (core.observe).
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias="MOMENTUM_LOG_FORMAT"
+    )
+
+    # OpenTelemetry tracing (core.tracing): off unless set, e.g. http://jaeger:4318
+    # (OTLP over HTTP; spans go to <endpoint>/v1/traces). The standard variable's name.
+    otlp_endpoint: str = Field(default="", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
 
     @property
     def bootstrap_list(self) -> list[str]:

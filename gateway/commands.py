@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 from pydantic import BaseModel
 
 from core.topics import COMMAND_TOPICS, TopicSpec, value_codec
@@ -126,9 +127,12 @@ def client_command_topics(topics: tuple[TopicSpec, ...] = COMMAND_TOPICS) -> tup
 class CommandPublisher:
     """Encodes commands and sends them, keyed by the topic's key field."""
 
-    def __init__(self, serdes: Serdes, producer: CommandProducer) -> None:
+    def __init__(
+        self, serdes: Serdes, producer: CommandProducer, sent: Counter | None = None
+    ) -> None:
         self._serdes = serdes
         self._producer = producer
+        self._sent = sent
         self._codecs: dict[str, AvroCodec] = {}
 
     async def prepare(self) -> None:
@@ -139,6 +143,8 @@ class CommandPublisher:
     async def publish(self, topic: TopicSpec, command: Command) -> None:
         codec = await self._codec(topic)
         await self._producer.send(topic.name, command[topic.key], codec.encode(command))
+        if self._sent is not None:
+            self._sent.labels(topic.name).inc()
 
     async def _codec(self, topic: TopicSpec) -> AvroCodec:
         codec = self._codecs.get(topic.name)

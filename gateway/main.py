@@ -22,9 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core import tracing
+from core.http_observe import NATIVE_TRACING_OFF, observe_requests
+from core.observe import configure_logging
 from core.settings import Settings, get_settings
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher
+from gateway.metrics import gateway_metrics
 from gateway.producer import CommandProducer, KafkaCommandProducer, ProducerUnavailable
 from gateway.ratelimit import RateLimitMiddleware
 from gateway.routes import ROOT_ROUTERS, ROUTERS
@@ -295,11 +299,16 @@ def create_app(
     if serdes is None:
         registry_client = SchemaRegistryClient(settings.schema_registry_url)
         serdes = Serdes(registry_client)
-    publisher = CommandPublisher(serdes, producer)
+    metrics = gateway_metrics()
+    publisher = CommandPublisher(serdes, producer, sent=metrics.commands)
     registry_http = httpx.AsyncClient(base_url=settings.schema_registry_url, timeout=2.0)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.log_format == "json":
+            # Served by a bare `uvicorn gateway.main:app` (compose), uvicorn's own text
+            # set-up is in place: JSON lines from here on (core.observe).
+            configure_logging("INFO", "json")
         # No tokens without a strong secret: refuse to start, saying why.
         try:
             require_secret(settings.jwt_secret)
@@ -322,7 +331,15 @@ def create_app(
             if registry_client is not None:
                 registry_client.close()
 
-    app = FastAPI(title=TITLE, description=DESCRIPTION, version=_version(), lifespan=lifespan)
+    # Spans per request when an OTLP endpoint is set (core.tracing); off by default.
+    tracing.setup("momentum-gateway")
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version=_version(),
+        lifespan=lifespan,
+        **NATIVE_TRACING_OFF,
+    )
     app.state.settings = settings
     app.state.producer = producer
     app.state.publisher = publisher
@@ -334,7 +351,9 @@ def create_app(
     app.add_middleware(StrictJsonNumbers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: a flood is refused before any body is read.
-    app.add_middleware(RateLimitMiddleware, settings=settings)
+    app.add_middleware(RateLimitMiddleware, settings=settings, refused=metrics.refused)
+    # Outermost of all: every answer is counted and carries the request's correlation id.
+    observe_requests(app, registry=metrics.registry, correlate=True)
     _install_error_handlers(app)
     for router in ROOT_ROUTERS:
         app.include_router(router)

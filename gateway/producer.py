@@ -18,6 +18,8 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from core.observe import outgoing_headers
+
 log = logging.getLogger(__name__)
 
 
@@ -63,7 +65,10 @@ class KafkaCommandProducer:
     async def send(self, topic: str, key: str, value: bytes) -> None:
         producer = await self._ensure_started()
         try:
-            await producer.send_and_wait(topic, value=value, key=key.encode("utf-8"))
+            # The request's correlation id goes with the command (core.observe).
+            await producer.send_and_wait(
+                topic, value=value, key=key.encode("utf-8"), headers=outgoing_headers()
+            )
         except KafkaError as exc:
             raise ProducerUnavailable(f"Kafka did not accept the command: {exc}") from exc
 

@@ -27,14 +27,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from prometheus_client import Counter
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import Settings
 from gateway.auth import InvalidToken, verify_token
 
-# Liveness must answer while the gateway sheds load.
-EXEMPT_PATHS = frozenset({"/health"})
+# Liveness must answer while the gateway sheds load, and so must the metrics showing it.
+EXEMPT_PATHS = frozenset({"/health", "/metrics"})
 OVERLOAD_RETRY_AFTER_SECONDS = 1
 
 
@@ -149,11 +150,18 @@ def _error(status: int, detail: str, retry_after: int) -> tuple[dict[str, object
     return start, body
 
 
+def _nothing() -> None:
+    pass
+
+
 class RateLimitMiddleware:
     """429 past a client's rate, 503 past the gateway's in-flight limit; see the module."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, refused: Counter | None = None) -> None:
         self.app = app
+        # Refusals by reason (gateway.metrics); the children are bound once, off the hot path.
+        self._count_overloaded = refused.labels("overloaded").inc if refused else _nothing
+        self._count_rate_limited = refused.labels("rate_limited").inc if refused else _nothing
         rate = settings.rate_limit_per_second
         # A rate of 0 turns the per-client limits off; the in-flight guard stays.
         self.limiter = RateLimiter(rate, settings.rate_limit_burst) if rate > 0 else None
@@ -171,12 +179,14 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:
+            self._count_overloaded()
             await self._send(send, *self._overloaded)
             return
         if self.limiter is not None:
             wait = self.limiter.check(self.client_keys.of(scope))
             if wait > 0.0:
                 seconds = max(1, math.ceil(wait))
+                self._count_rate_limited()
                 detail = f"too many requests; retry after {seconds} s"
                 await self._send(send, *_error(429, detail, seconds))
                 return

@@ -39,6 +39,7 @@ from core.dead_letters import (
     HEADER_PARTITION,
     HEADER_TOPIC,
 )
+from core.observe import CORRELATION_HEADER
 
 # Kafka Connect's dead-letter context headers (errors.deadletterqueue.context.headers.enable),
 # which the embedded sink (sinks.service) writes too.
@@ -84,6 +85,8 @@ class DeadLetter:
     source_partition: int | None
     source_offset: int | None
     failed_at: datetime | None
+    # The request the letter's message was sent for (core.observe); a replay keeps it.
+    correlation_id: str | None = None
 
     @property
     def value_size(self) -> int:
@@ -147,6 +150,7 @@ def dead_letter_from(
         failed_at=None
         if failed_at_ms is None
         else datetime.fromtimestamp(failed_at_ms / 1000, tz=UTC),
+        correlation_id=fields.get(CORRELATION_HEADER) or None,
     )
 
 
@@ -189,7 +193,10 @@ def replay_target(letter: DeadLetter, default: str) -> str:
 
 
 def replay_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
-    return [(HEADER_REPLAYED_FROM, letter.position.encode())]
+    headers = [(HEADER_REPLAYED_FROM, letter.position.encode())]
+    if letter.correlation_id:
+        headers.append((CORRELATION_HEADER, letter.correlation_id.encode()))
+    return headers
 
 
 def start_offset(committed: int) -> int:

@@ -46,6 +46,9 @@ from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.http_observe import observe_requests
+from core.observe import configure_logging
+
 SLOW_DELAY_ENV = "MOMENTUM_PROVIDER_SLOW_DELAY"
 DEFAULT_SLOW_DELAY = 3.0
 FLAKY_FAILURES = 2
@@ -324,6 +327,7 @@ def create_app(slow_delay: float | None = None) -> FastAPI:
         ledger.unavailable = update.unavailable
         return {"unavailable": ledger.unavailable}
 
+    observe_requests(app)
     return app
 
 
@@ -353,12 +357,14 @@ def main(argv: list[str] | None = None) -> None:
     # normal exit so supervisors see status 0 rather than death by signal.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
+    configure_logging(args.log_level)
     uvicorn.run(
         create_app(slow_delay=args.slow_delay),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         access_log=args.access_log,
+        log_config=None,  # uvicorn's lines go through ours (core.observe)
         # tok_slow answers still sleeping must not hold up a shutdown for long.
         timeout_graceful_shutdown=1,
     )

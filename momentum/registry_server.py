@@ -17,7 +17,6 @@ import argparse
 import json
 import logging
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
@@ -30,6 +29,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.http_observe import observe_requests
+from core.observe import configure_logging
 from momentum.registry_store import (
     KafkaStore,
     MemoryStore,
@@ -230,6 +231,7 @@ def create_app(store: MemoryStore) -> FastAPI:
     def set_subject_config(subject: str, level: Level) -> dict[str, Any]:
         return {"compatibility": store.set_compatibility(level, subject)}
 
+    observe_requests(app)
     return app
 
 
@@ -259,11 +261,7 @@ def exit_cleanly(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     from_fetch = args.end_offsets_from_fetch
     if from_fetch is None:
         from core.settings import get_settings

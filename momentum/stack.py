@@ -236,6 +236,8 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
             "faust",
             "-A",
             "streams.app",
+            # JSON log files hold log events only: no banner or spinner (faust's `say`).
+            *(["--quiet"] if env.get("MOMENTUM_LOG_FORMAT") == "json" else []),
             "worker",
             "-l",
             "info",
@@ -332,6 +334,17 @@ def read_jwt_secret(state_dir: Path) -> str | None:
         return None
 
 
+def write_logging_config(run: Path, fmt: str) -> Path:
+    """The gateway's logging set-up as a file, for uvicorn's --log-config."""
+    import json
+
+    from core.observe import logging_config
+
+    path = run / "gateway-logging.json"
+    path.write_text(json.dumps(logging_config("INFO", fmt)))
+    return path
+
+
 def prepare_state_dir(state: Path) -> tuple[Path, Path]:
     run = state / "run"
     if run.exists():
@@ -360,6 +373,8 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         "MOMENTUM_END_OFFSETS_FROM_FETCH": os.environ.get(
             "MOMENTUM_END_OFFSETS_FROM_FETCH", "true"
         ),
+        # The parts' log files are JSON lines (one event each); the terminal stays text.
+        "MOMENTUM_LOG_FORMAT": os.environ.get("MOMENTUM_LOG_FORMAT", "json"),
     }
     # The launcher's own clients (topics, schemas) use the same settings as the parts.
     os.environ.update(env)
@@ -442,6 +457,9 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
                 "--no-access-log",
                 "--timeout-keep-alive",
                 str(GATEWAY_KEEP_ALIVE_SECONDS),
+                # uvicorn's lines and the gateway's in the stack's log format.
+                "--log-config",
+                str(write_logging_config(run, env["MOMENTUM_LOG_FORMAT"])),
             ],
             ports["gateway"],
             logs,

@@ -565,6 +565,9 @@ class OrderState(TypedDict):
     outbox: list[OutboxEffect]
     # Where the message of the last transition was read; its effects carry it.
     outbox_origin: MessageOrigin | None
+    # The correlation id of the request that placed the order; the expiry timer's ExpireOrder
+    # carries it, so one order is one correlation id end to end.
+    correlation_id: str | None
 
 
 class OrdersPerMinute(TypedDict):

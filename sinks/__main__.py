@@ -17,6 +17,7 @@ from types import FrameType
 
 import uvicorn
 
+from core.observe import configure_logging
 from core.settings import get_settings
 from schemas.registry import SchemaRegistryClient
 from sinks.api import create_app
@@ -48,9 +49,7 @@ def exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     try:
         connectors = load_connectors(args.connectors)
     except ConfigError as exc:
@@ -78,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=False,
+        log_config=None,  # uvicorn's lines go through ours (core.observe)
     )
     return 0
 

@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
+from core.http_observe import observe_requests
+from sinks.metrics import BATCH_SECONDS
 from sinks.service import SinkService
 
 
@@ -83,6 +85,7 @@ def metrics_registry(status: Callable[[], dict[str, Any]]) -> CollectorRegistry:
     """The sink process's registry: only its own figures, not the default collectors."""
     registry = CollectorRegistry()
     registry.register(StatusMetrics(status))
+    registry.register(BATCH_SECONDS)
     return registry
 
 
@@ -107,10 +110,6 @@ def create_app(service: SinkService) -> FastAPI:
     def status() -> dict[str, Any]:
         return service.status()
 
-    registry = metrics_registry(service.status)
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
+    # /metrics: the figures above, the batch timings, and the requests of this API.
+    observe_requests(app, registry=metrics_registry(service.status))
     return app

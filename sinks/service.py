@@ -47,6 +47,7 @@ from sinks.batch import DeadLetter, SinkRecord, Source, next_offsets
 from sinks.config import ConnectorConfig
 from sinks.ddl import SchemaError, TableShape, key_column, table_shape
 from sinks.decode import WriterSchemas, decode
+from sinks.metrics import BATCH_SECONDS
 from sinks.writer import DatabaseUnavailable, PostgresWriter, WriteMethod, WriteResult
 
 log = logging.getLogger(__name__)
@@ -262,6 +263,7 @@ class ConnectorTask(threading.Thread):
 
     # -- one batch --------------------------------------------------------------------
     def _handle(self, messages: Sequence[Message]) -> None:
+        began = time.perf_counter()
         generation = self._generation
         sources = [source_of(m) for m in messages]
 
@@ -294,6 +296,7 @@ class ConnectorTask(threading.Thread):
             if id(s) not in failed:
                 self.stats.written[s.topic] = self.stats.written.get(s.topic, 0) + 1
         self.stats.batches += 1
+        BATCH_SECONDS.labels(self.connector.name).observe(time.perf_counter() - began)
 
     def _wait_for_dependency(self, exc: BaseException, delay: float) -> None:
         """Report the wait and pause the partitions; `_poll_paused` then waits."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
+from core import tracing
 from core.app import app
 from streams import flows
 
@@ -19,6 +21,12 @@ for module in (*flows.flow_modules(), "streams.web"):
 
 # httpx logs every request at INFO: one line per provider call is noise on the hot path.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@app.on_worker_init.connect
+def trace_when_asked(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+    """Tracing on in a worker process when an OTLP endpoint is set (core.tracing)."""
+    tracing.setup("momentum-worker")
 
 
 def main() -> None:

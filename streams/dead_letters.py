@@ -9,11 +9,13 @@ where they came from (core.dead_letters). `momentum dlq replay` sends them back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 
+from core import observe, tracing
 from core.dead_letters import dead_letter_headers
 from core.errors import RuleError
 from core.retrying import linear_backoff, retry_async
@@ -42,6 +44,8 @@ async def dead_letter(event: faust.EventT[bytes], spec: TopicSpec, error: str, d
         detail,
     )
     headers = dead_letter_headers(error, detail, message.topic, message.partition, message.offset)
+    # The letter keeps the message's correlation id: replayed, it still follows its request.
+    headers += observe.kept_headers(message.headers)
     await dead_letter_channel(spec).send(key=message.key, value=message.value, headers=headers)
     metrics.DEAD_LETTERS.labels(topic=spec.name, error=error).inc()
 
@@ -54,9 +58,34 @@ def decode_key(spec: TopicSpec, raw: bytes | None) -> str:
     return raw.decode("utf-8")
 
 
-async def handle_event(event: faust.EventT[bytes], handler: Handler) -> None:
+async def handle_event(event: faust.EventT[bytes], handler: Handler, agent: str = "") -> None:
+    message = event.message
+    if not tracing.ENABLED:
+        await _handle_event(event, handler, agent)
+        return
+    # One span per agent step, a child of the span that sent the message.
+    attributes = {
+        "messaging.system": "kafka",
+        "messaging.destination.name": message.topic,
+        "messaging.kafka.destination.partition": message.partition,
+        "messaging.kafka.message.offset": message.offset,
+    }
+    carrier = observe.trace_carrier(message.headers)
+    with tracing.consuming(f"{agent or 'agent'} {message.topic}", carrier, attributes) as span:
+        await _handle_event(event, handler, agent)
+        ids = observe.current()
+        if ids.order_id:
+            span.set_attribute("momentum.order_id", ids.order_id)
+        if ids.correlation_id:
+            span.set_attribute("momentum.correlation_id", ids.correlation_id)
+
+
+async def _handle_event(event: faust.EventT[bytes], handler: Handler, agent: str) -> None:
     message = event.message
     spec = BY_NAME[message.topic]
+    began = time.perf_counter()
+    correlation_id = observe.header(message.headers, observe.CORRELATION_HEADER)
+    observe.bind(observe.Ids(correlation_id))
     try:
         value = value_codec(spec).decode(message.value)
         key = decode_key(spec, message.key)
@@ -66,6 +95,8 @@ async def handle_event(event: faust.EventT[bytes], handler: Handler) -> None:
     except UnicodeDecodeError as exc:
         await dead_letter(event, spec, "bad-key", str(exc))
         return
+    if isinstance(value, dict):  # its ids, for every log line written while handling it
+        observe.bind(observe.Ids(correlation_id, value.get("order_id"), value.get("command_id")))
     try:
         # Handlers are idempotent, so a retry after a partial failure is safe; a rule's
         # refusal would only be refused again.
@@ -81,4 +112,6 @@ async def handle_event(event: faust.EventT[bytes], handler: Handler) -> None:
         log.exception("giving up on %s@%s", message.topic, message.offset)
         await dead_letter(event, spec, "handler-error", f"{type(exc).__name__}: {exc}")
     else:
-        metrics.PROCESSED.labels(topic=spec.name).inc()
+        meters = metrics.agent_metrics(agent)
+        meters.processed(spec.name).inc()
+        meters.seconds.observe(time.perf_counter() - began)

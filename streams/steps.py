@@ -18,6 +18,7 @@ import faust
 
 from core.errors import RuleError
 from streams.dead_letters import handle_event
+from streams.metrics import agent_of
 
 
 class Store(Protocol):
@@ -35,9 +36,10 @@ async def consume(
     """Hand every event of `stream` to `handler` through `handle_event` (decode, retry,
     dead-letter). `per_event` adds keyword arguments taken from the event itself, such as
     where it was read."""
+    agent = agent_of(handler)
     async for event in stream.events():
         bound = handler if per_event is None else partial(handler, **per_event(event))
-        await handle_event(event, bound)
+        await handle_event(event, bound, agent)
 
 
 def check_key(key: str, expected: str, what: str) -> None:

@@ -22,7 +22,7 @@ from core.topics import (
     STOCK_ALERTS,
 )
 from schemas import envelopes, messages
-from streams import sending
+from streams import metrics, sending
 from streams.channels import channel
 from streams.inventory import rules
 from streams.inventory.records import (
@@ -91,6 +91,7 @@ async def apply_inventory_command(key: str, command: messages.InventoryCommand) 
                 before, product, order_id, payload["quantity"], origin
             )
             await reply_to_order(order_id, sku, decision)
+            count_reservation(decision)
         case (messages.RELEASE_STOCK, payload):
             after = rules.release(before, payload["order_id"], origin)
         case (messages.COMMIT_STOCK, payload):
@@ -129,6 +130,13 @@ async def publish_levels(
             "occurred_at": now,
         }
         await sending.send(STOCK_ALERTS, sku, alert)
+
+
+def count_reservation(decision: rules.Reservation) -> None:
+    if isinstance(decision, rules.Granted):
+        metrics.RESERVATIONS.labels(outcome="granted", reason="").inc()
+    else:
+        metrics.RESERVATIONS.labels(outcome="rejected", reason=decision.reason.value).inc()
 
 
 def levels(stock: rules.Stock) -> tuple[int, int, int]:

@@ -23,11 +23,13 @@ no answer to a resent effect can make the saga send it once more.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
+from core import observe
 from core.app import app, settings
 from core.errors import RuleError
 from core.topics import (
@@ -40,7 +42,7 @@ from core.topics import (
     PAYMENT_COMMANDS,
 )
 from schemas import envelopes, messages
-from streams import sending
+from streams import metrics, sending
 from streams.orders import rules
 from streams.orders.records import (
     line_records,
@@ -54,6 +56,8 @@ from streams.rejections.agents import send_rejection
 from streams.rejections.rules import CommandKind, Reject
 from streams.steps import check_key, consume, overdue
 from tables.orders import open_orders, orders
+
+log = logging.getLogger(__name__)
 
 # Commands and replies share the agent: both are keyed by order id with the same
 # partition count, so one partition's orders table sees everything about its orders.
@@ -152,12 +156,32 @@ async def apply_order_message(
         # The last transition's effects go out (again) before its outbox is replaced.
         await resend_outbox(order, state)
     # The state first, with the effects it asks for; then the effects (see the docstring).
-    orders[order_id] = order_to_state(new, effects, origin)
+    # The order keeps the correlation id it was placed under (the expiry timer sends it).
+    correlation_id = (state or {}).get("correlation_id") or observe.current().correlation_id
+    orders[order_id] = order_to_state(new, effects, origin, correlation_id)
+    if order is None or order.status is not new.status:
+        log_transition(order, new)
     if new.settled:
         open_orders.pop(order_id.encode(), None)
     elif order is None:
         open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
     await carry_out(new, effects, origin)
+
+
+def log_transition(order: rules.Order | None, new: rules.Order) -> None:
+    """One INFO line per change of an order's status (its ids come from core.observe)."""
+    before = order.status.value if order is not None else None
+    reason = new.reason.value if new.reason else None
+    log.info(
+        "order %s: %s -> %s%s",
+        new.order_id,
+        before or "new",
+        new.status.value,
+        f" ({reason})" if reason else "",
+        extra={"order_status": new.status.value, "previous_status": before, "reason": reason},
+    )
+    if new.settled:
+        metrics.ORDERS_SETTLED.labels(status=new.status.value, reason=reason or "").inc()
 
 
 def same_origin(state: dict[str, Any], origin: messages.MessageOrigin | None) -> bool:
@@ -246,4 +270,8 @@ async def ask_to_expire(now_ms: int) -> None:
     """Ask the saga to expire open orders past their deadline; the saga decides."""
     for order_id in overdue(open_orders, now_ms):
         command = envelopes.order_command(order_id, messages.expire_order())
-        await sending.send(ORDER_COMMANDS, order_id, command)
+        state = orders.get(order_id)
+        # Under the order's own correlation id: one order is one correlation id end to end.
+        correlation_id = state.get("correlation_id") if state else None
+        with observe.bound(observe.Ids(correlation_id, order_id, command["command_id"])):
+            await sending.send(ORDER_COMMANDS, order_id, command)

@@ -43,11 +43,14 @@ def order_to_state(
     order: Order,
     outbox: list[rules.Effect] | None = None,
     outbox_origin: messages.MessageOrigin | None = None,
+    correlation_id: str | None = None,
 ) -> dict[str, Any]:
-    """The OrderState record, with the effects its transition asked for and their origin."""
+    """The OrderState record, with the effects its transition asked for and their origin,
+    and the correlation id of the request that placed the order."""
     return {
         "outbox": [outbox_entry(effect) for effect in outbox or ()],
         "outbox_origin": outbox_origin,
+        "correlation_id": correlation_id,
         "order_id": order.order_id,
         "customer_id": order.customer_id,
         "status": order.status.value,

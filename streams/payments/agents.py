@@ -21,7 +21,7 @@ from core.errors import RuleError
 from core.topics import ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENTS
 from schemas import envelopes, messages
 from schemas.money import CENT
-from streams import sending
+from streams import metrics, sending
 from streams.channels import channel
 from streams.payments import rules
 from streams.payments.client import CardProviderClient, OperationOutcome, OperationResult
@@ -115,7 +115,9 @@ async def authorize(
         await reply(order_id, answered.value, current["payment_id"])
         return
     amount = Decimal(payload["amount"]).quantize(CENT)
+    began = time.perf_counter()
     result = await provider().authorize(order_id, amount, payload["currency"], payload["token"])
+    count_call("authorize", result.status.value, began)
     if rules.tells_the_saga(result.status):
         await reply(order_id, result.status.value, result.payment_id)
     await record(order_id, result.status, result.payment_id, amount, payload["currency"])
@@ -174,7 +176,26 @@ async def settling(
         # Out of patience: hand back the last answer, which the caller dead-letters.
         retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
     )
-    return await retrying(operation, provider(), order_id)
+    return await retrying(timed(operation), provider(), order_id)
+
+
+def timed(
+    operation: Callable[[CardProviderClient, str], Awaitable[OperationResult]],
+) -> Callable[[CardProviderClient, str], Awaitable[OperationResult]]:
+    """`operation`, counted and timed per call in the worker's metrics."""
+
+    async def call(client: CardProviderClient, order_id: str) -> OperationResult:
+        began = time.perf_counter()
+        result = await operation(client, order_id)
+        count_call(result.operation.value, result.outcome.value, began)
+        return result
+
+    return call
+
+
+def count_call(operation: str, outcome: str, began: float) -> None:
+    metrics.PAYMENT_CALLS.labels(operation=operation, outcome=outcome).inc()
+    metrics.PAYMENT_CALL_SECONDS.labels(operation=operation).observe(time.perf_counter() - began)
 
 
 async def record(

@@ -59,7 +59,10 @@ def test_malformed_command_is_dead_lettered(
 ) -> None:
     key = f"dlq-{uuid.uuid4()}".encode()
     producer = Producer({"bootstrap.servers": stack.bootstrap})
-    producer.produce("order-commands", key=key, value=value)
+    correlation_id = f"dlq-test-{uuid.uuid4().hex}".encode()
+    producer.produce(
+        "order-commands", key=key, value=value, headers=[("correlation.id", correlation_id)]
+    )
     assert producer.flush(10) == 0
 
     def arrived() -> dict | None:
@@ -73,6 +76,8 @@ def test_malformed_command_is_dead_lettered(
     assert int(headers["dlq.source.partition"]) >= 0
     assert int(headers["dlq.source.offset"]) >= 0
     assert headers["dlq.detail"]
+    # The letter keeps the correlation id of the message, so a replay still follows it.
+    assert headers["correlation.id"] == correlation_id.decode()
 
     # The worker is still processing orders after the bad message.
     sku = unique_sku("DLQ")

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pytest
 
+from core import observe
 from core.dead_letters import HEADER_ERROR
 from core.errors import RuleError
 from core.topics import ORDER_COMMANDS, TopicSpec
@@ -35,8 +36,10 @@ def dlq(monkeypatch: pytest.MonkeyPatch) -> FakeChannel:
     return channel
 
 
-def event(spec: TopicSpec = ORDER_COMMANDS) -> Any:
-    message = SimpleNamespace(topic=spec.name, partition=1, offset=42, key=b"o-1", value=b"v")
+def event(spec: TopicSpec = ORDER_COMMANDS, headers: Any = None) -> Any:
+    message = SimpleNamespace(
+        topic=spec.name, partition=1, offset=42, key=b"o-1", value=b"v", headers=headers or []
+    )
     return cast(Any, SimpleNamespace(message=message))
 
 
@@ -79,3 +82,32 @@ async def test_a_rule_error_is_dead_lettered_without_a_retry(dlq: FakeChannel) -
     assert len(calls) == 1
     [letter] = dlq.sent
     assert error_header(letter) == b"rule-error"
+
+
+async def test_a_dead_letter_keeps_the_correlation_id_of_its_message(dlq: FakeChannel) -> None:
+    calls, handler = handler_failing(5, RuleError("no lines"))
+    # Faust hands headers over as a mapping; the letter adds its own after the dlq.* ones.
+    headers = {"correlation.id": b"c-123", "unrelated": b"x"}
+    await dead_letters.handle_event(event(headers=headers), handler)
+    [letter] = dlq.sent
+    sent = dict(letter["headers"])
+    assert sent["correlation.id"] == b"c-123"
+    assert "unrelated" not in sent
+    assert error_header(letter) == b"rule-error"
+
+
+async def test_the_handler_sees_the_ids_of_its_message(
+    dlq: FakeChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[observe.Ids] = []
+
+    async def handler(key: str, value: Any) -> None:
+        seen.append(observe.current())
+
+    class OrderCodec:
+        def decode(self, data: bytes) -> dict[str, Any]:
+            return {"order_id": "o-1", "command_id": "cmd-1"}
+
+    monkeypatch.setattr(dead_letters, "value_codec", lambda spec: OrderCodec())
+    await dead_letters.handle_event(event(headers=[("correlation.id", b"c-9")]), handler, "orders")
+    assert seen == [observe.Ids("c-9", "o-1", "cmd-1")]

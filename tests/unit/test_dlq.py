@@ -111,6 +111,7 @@ def test_letter_json_has_no_raw_bytes() -> None:
         "source_partition": 3,
         "source_offset": 41,
         "failed_at": "2026-11-02T12:00:01.500000+00:00",
+        "correlation_id": None,
     }
 
 
@@ -118,6 +119,15 @@ def test_replay_goes_to_the_header_topic_and_says_where_from() -> None:
     assert dlq.replay_target(letter(), "order-commands") == "cart-commands"
     assert dlq.replay_target(letter(headers=None), "order-commands") == "order-commands"
     assert dlq.replay_headers(letter()) == [("dlq.replayed-from", b"cart-commands.dlq@7")]
+
+
+def test_a_replayed_letter_keeps_the_correlation_id_of_its_request() -> None:
+    kept = letter(headers=[*headers(), ("correlation.id", b"c-42")])
+    assert kept.correlation_id == "c-42"
+    assert dlq.replay_headers(kept) == [
+        ("dlq.replayed-from", b"cart-commands.dlq@7"),
+        ("correlation.id", b"c-42"),
+    ]
 
 
 @pytest.mark.parametrize(("committed", "start"), [(-1001, -2), (0, 0), (12, 12)])
