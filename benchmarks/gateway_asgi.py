@@ -20,7 +20,6 @@ import asyncio
 import time
 from typing import Any
 
-from pydantic import SecretStr
 from starlette.types import ASGIApp, Message
 
 from benchmarks.bare_endpoint import app as bare_app
@@ -100,10 +99,13 @@ async def post_orders(app: ASGIApp, token: str, n: int, run: str) -> float:
 
 
 async def measure(n: int, profile: bool) -> None:
-    settings = Settings(
-        MOMENTUM_JWT_SECRET=SecretStr(SECRET),
-        MOMENTUM_RATE_LIMIT_PER_SECOND=1e9,
-        MOMENTUM_RATE_LIMIT_BURST=10**9,
+    settings = Settings.model_validate(
+        {
+            "MOMENTUM_JWT_SECRET": SECRET,
+            # One customer sends everything: lift its bucket out of the way.
+            "MOMENTUM_RATE_LIMIT_PER_SECOND": 1e9,
+            "MOMENTUM_RATE_LIMIT_BURST": 10**9,
+        }
     )
     gateway = create_app(settings, producer=KeepNothing(), serdes=Serdes(InMemoryRegistry()))
     token = issue_token("bench-customer", "customer", 3600, SECRET)

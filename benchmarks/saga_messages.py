@@ -54,8 +54,9 @@ def count_records(bootstrap: str, quiet_seconds: float = 3.0) -> Counter[str]:
         last = time.monotonic()
         while time.monotonic() - last < quiet_seconds:
             for message in consumer.consume(5000, 0.5):
-                if message.error() is None:
-                    counts[message.topic()] += 1
+                topic = message.topic()
+                if message.error() is None and topic is not None:
+                    counts[topic] += 1
                     last = time.monotonic()
         return counts
     finally:
