@@ -29,7 +29,6 @@ from gateway.auth import issue_token
 from gateway.main import create_app
 from schemas.serdes import InMemoryRegistry, Serdes
 
-args_show_all = False
 SECRET = "benchmark-secret-of-at-least-32-bytes-long"
 
 
@@ -119,7 +118,7 @@ async def measure(n: int, profile: bool) -> None:
             profiler.start()
             await post_orders(gateway, token, n, "profiled")
             profiler.stop()
-            print(profiler.output_text(unicode=False, color=False, show_all=args_show_all))
+            print(profiler.output_text(unicode=False, color=False, show_all=True))
         gateway_cpu = min([await post_orders(gateway, token, n, f"g{r}") for r in range(3)])
         bare_cpu = min([await post_orders(bare_app, token, n, f"b{r}") for r in range(3)])
     g, b = gateway_cpu / n * 1e6, bare_cpu / n * 1e6
