@@ -31,7 +31,7 @@ soak: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy streams schemas gateway sinks momentum tables core
+	$(BIN)/mypy streams schemas gateway sinks momentum tables core benchmarks
 
 clean:
 	rm -rf $(VENV) .momentum

@@ -10,6 +10,7 @@ import email.message
 import json
 import logging
 import math
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -146,6 +147,9 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+_MAY_HOLD_BAD_NUMBER = re.compile(rb"NaN|Infinity|\d[eE]|\d{%d}" % (MAX_INTEGER_DIGITS + 1))
+
+
 def number_problem(body: bytes) -> str | None:
     """Why `body` holds a number no field accepts (NaN, Infinity, 1e400, ...); None if none.
 
@@ -153,6 +157,11 @@ def number_problem(body: bytes) -> str | None:
     `-Infinity`, and `1e400` as infinity; JSON has none of them. Malformed JSON is
     not judged here: FastAPI answers it.
     """
+    # A body none of whose bytes could start such a number needs no second parse:
+    # a NaN or infinity constant is spelled out, an infinite float has an exponent
+    # or more than 308 digits, a refused integer more than MAX_INTEGER_DIGITS.
+    if _MAY_HOLD_BAD_NUMBER.search(body) is None:
+        return None
     try:
         json.loads(
             body, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
@@ -167,7 +176,8 @@ def number_problem(body: bytes) -> str | None:
 def _read_as_json(scope: Scope) -> bool:
     """Whether FastAPI parses this request's body as JSON (its own rule)."""
     content_type = dict(scope["headers"]).get(b"content-type")
-    if content_type is None:
+    # The usual answers, without parsing the header as a MIME message each time.
+    if content_type is None or content_type == b"application/json":
         return True
     message = email.message.Message()
     message["content-type"] = content_type.decode("latin-1")

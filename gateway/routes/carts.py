@@ -40,6 +40,7 @@ from gateway.models import (
     CheckoutRequest,
     error_responses,
 )
+from gateway.routes.orders import order_location
 from gateway.state import StateReads
 from schemas import messages
 from schemas.envelopes import cart_command
@@ -151,7 +152,7 @@ async def checkout_cart(
     publisher: PublisherDep,
 ) -> CheckoutAccepted:
     order_id = cart_order_id(cart_id)
-    response.headers["Location"] = request.app.url_path_for("get_order", order_id=order_id)
+    response.headers["Location"] = order_location(request.app, order_id)
     payload = messages.checkout_cart(
         order_id=order_id,
         payment={"method": body.payment.method, "token": body.payment.token},

@@ -13,10 +13,12 @@ still remembers the first request, and otherwise refused by the saga.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from starlette.applications import Starlette
 
 from core.topics import ORDER_COMMANDS
 from gateway.auth import Principal
@@ -64,6 +66,23 @@ def not_found(order_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no order {order_id}")
 
 
+# What `url_path_for` puts where the order id goes; no id has this shape.
+_ORDER_ID_SLOT = "{order_id}"
+
+
+@functools.cache
+def _order_path_template(app: Starlette) -> str:
+    # Starlette finds a route by name by trying every route in turn (raising and
+    # catching NoMatchFound on the way): 8% of a POST in a profile. The path is
+    # the same for every order, so it is looked up once per app.
+    return app.url_path_for("get_order", order_id=_ORDER_ID_SLOT)
+
+
+def order_location(app: Starlette, order_id: str) -> str:
+    """The path of `GET` for `order_id` in `app` (the Location of an accepted order)."""
+    return _order_path_template(app).replace(_ORDER_ID_SLOT, order_id)
+
+
 def to_view(order: StoredOrder) -> OrderView:
     return OrderView.model_validate(order.model_dump(exclude={"request_hash"}))
 
@@ -91,7 +110,7 @@ async def place_order(
     # another body gets its 409 here even before the worker knows the order.
     if recent.claim(order_id, RecentOrder(principal.sub, hash_)).request_hash != hash_:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=KEY_CONFLICT)
-    response.headers["Location"] = request.app.url_path_for("get_order", order_id=order_id)
+    response.headers["Location"] = order_location(request.app, order_id)
     # Sent every time, retries too: the saga applies the first PlaceOrder per order
     # id, ignores the same one again and refuses one with another body.
     command = place_order_command(order_id, principal.sub, body, hash_)

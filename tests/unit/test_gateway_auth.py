@@ -7,6 +7,7 @@ import time
 import jwt
 import pytest
 
+from gateway import auth
 from gateway.auth import InvalidToken, Principal, Role, issue_token, verify_token
 from tests.support.gateway import SECRET, bearer, running_gateway
 
@@ -96,3 +97,70 @@ async def test_health_and_ready_need_no_token() -> None:
     async with running_gateway() as gw:
         assert (await gw.client.get("/health")).json() == {"status": "ok"}
         assert (await gw.client.get("/ready")).status_code != 401
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_verified_tokens_checks_a_token_once_while_it_is_valid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    real = auth._verify_claims
+
+    def counting(token: str, secret: str) -> tuple[Principal, float]:
+        calls.append(token)
+        return real(token, secret)
+
+    monkeypatch.setattr(auth, "_verify_claims", counting)
+    cache = auth.VerifiedTokens(clock=Clock(time.time()))
+    token = issue_token("cat", "customer", 60, SECRET)
+    assert [cache.verify(token, SECRET) for _ in range(3)] == [Principal("cat", Role.CUSTOMER)] * 3
+    assert calls == [token]
+
+
+def test_verified_tokens_honours_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = auth._verify_claims
+
+    def counting(token: str, secret: str) -> tuple[Principal, float]:
+        calls.append(token)
+        return real(token, secret)
+
+    monkeypatch.setattr(auth, "_verify_claims", counting)
+    clock = Clock(time.time())
+    cache = auth.VerifiedTokens(clock=clock)
+    token = issue_token("cat", "customer", 60, SECRET)
+    exp = jwt.decode(token, SECRET, algorithms=["HS256"])["exp"]
+    cache.verify(token, SECRET)
+    clock.now = exp - 0.001
+    cache.verify(token, SECRET)
+    assert len(calls) == 1
+    # From exp on, the remembered answer is not used: the token is checked again
+    # (PyJWT's rule: valid while now < exp), which says "token expired" once it is.
+    clock.now = exp
+    cache.verify(token, SECRET)
+    assert len(calls) == 2
+
+
+def test_verified_tokens_keeps_secrets_apart_and_invalid_tokens_out() -> None:
+    cache = auth.VerifiedTokens()
+    token = issue_token("cat", "customer", 60, SECRET)
+    assert cache.verify(token, SECRET).sub == "cat"
+    with pytest.raises(InvalidToken, match="signature"):
+        cache.verify(token, "another-secret-of-at-least-32-bytes")
+    with pytest.raises(InvalidToken):
+        cache.verify("not.a.jwt", SECRET)
+    assert list(cache.valid) == [(SECRET, token)]
+
+
+def test_verified_tokens_is_bounded() -> None:
+    cache = auth.VerifiedTokens(max_tokens=3)
+    for i in range(10):
+        cache.verify(issue_token(f"c{i}", "customer", 60, SECRET), SECRET)
+    assert len(cache.valid) <= 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,10 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.exceptions import RequestValidationError
+from hypothesis import given
+from hypothesis import strategies as st
 
+import gateway.main as gateway_main
 from gateway.main import create_app, number_problem
 from gateway.models import ID_PATTERN, MAX_LINE_QUANTITY, MAX_RESTOCK_QUANTITY
 from schemas.serdes import InMemoryRegistry, Serdes
@@ -119,6 +123,7 @@ async def test_finite_numbers_still_pass() -> None:
         (b'{"a": {"b": [-Infinity]}}', "-Infinity is not a JSON number; send a finite number"),
         (b'{"a": 1E+999}', "1E+999 is out of range; send a finite number"),
         (b'{"a": -' + b"1" * 101 + b"}", "an integer of 102 digits is out of range"),
+        (b'{"a": ' + b"9" * 400 + b".5}", "9" * 400 + ".5 is out of range; send a finite number"),
         (b'{"a": "NaN"}', None),  # a string; the field's own validation judges it
         (b'{"a": ', None),  # malformed: FastAPI's own 422
         (b"[" * 100_000, None),  # too deep for Python's parser: FastAPI's own 400
@@ -469,3 +474,28 @@ def test_keep_alive_connection_survives_bad_numbers_and_bad_ids() -> None:
             assert headers.get("connection") != "close", (path, headers)
     assert answers == [422, 422, 422, 422, 202]
     assert len(producer.sent) == 1
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(min_value=-(10**150), max_value=10**150).map(str),
+            st.floats(allow_nan=True, allow_infinity=True).map(repr),
+            st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1E+309", "1" * 320]),
+            st.text(max_size=8).map(lambda t: json.dumps(t)),
+        ),
+        max_size=6,
+    )
+)
+def test_number_problem_skips_the_parse_only_where_it_could_find_nothing(
+    items: list[str],
+) -> None:
+    # The quick scan must never hide a problem the full parse finds.
+    body = ("[" + ",".join(items) + "]").replace("inf", "Infinity").replace("nan", "NaN").encode()
+    full = gateway_main._MAY_HOLD_BAD_NUMBER
+    try:
+        gateway_main._MAY_HOLD_BAD_NUMBER = re.compile(b"")  # matches every body
+        expected = number_problem(body)
+    finally:
+        gateway_main._MAY_HOLD_BAD_NUMBER = full
+    assert number_problem(body) == expected
