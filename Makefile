@@ -1,15 +1,24 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# kaskade (`momentum ui`) lives in its own environment: it pins authlib<1.9, which
+# the project's confluent-kafka schema-registry client outgrew.
+UI_VENV := .venv-ui
+KASKADE := kaskade==5.1.0
 
 .PHONY: install run test chaos soak lint clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(UI_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(UI_VENV)/.installed: Makefile
+	test -x $(UI_VENV)/bin/python || $(PYTHON) -m venv $(UI_VENV)
+	$(UI_VENV)/bin/python -m pip install --quiet '$(KASKADE)'
 	touch $@
 
 run: install
@@ -34,4 +43,4 @@ lint: install
 	$(BIN)/mypy streams schemas gateway sinks momentum tables core
 
 clean:
-	rm -rf $(VENV) .momentum
+	rm -rf $(VENV) $(UI_VENV) .momentum

@@ -14,6 +14,7 @@ and kept in `<state dir>/run/jwt-secret` (mode 0600) for `momentum token`.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import secrets
@@ -327,6 +328,29 @@ def read_jwt_secret(state_dir: Path) -> str | None:
         return None
 
 
+RUN_ENV_FILE = "env.json"  # under <state dir>/run
+# Per process or per person, not the stack's: a worker joining by hand keeps its own.
+NOT_SHARED = {"MOMENTUM_JWT_SECRET", "MOMENTUM_STATE_DIR", "MOMENTUM_DATA_DIR", "MOMENTUM_KASKADE"}
+
+
+def run_env(env: dict[str, str], outer: dict[str, str]) -> dict[str, str]:
+    """The settings a process needs to join this stack: its addresses and tuning, and
+    every MOMENTUM_* setting the launcher was given (the parts inherited them)."""
+    given = {k: v for k, v in outer.items() if k.startswith("MOMENTUM_")}
+    return {k: v for k, v in {**given, **env}.items() if k not in NOT_SHARED}
+
+
+def write_run_env(run: Path, env: dict[str, str]) -> None:
+    (run / RUN_ENV_FILE).write_text(json.dumps(env, indent=2, sort_keys=True))
+
+
+def read_run_env(state_dir: Path) -> dict[str, str]:
+    try:
+        return dict(json.loads((state_dir / "run" / RUN_ENV_FILE).read_text()))
+    except (OSError, ValueError) as exc:
+        raise StackError(f"the stack's settings are not readable ({exc})") from None
+
+
 def prepare_state_dir(state: Path) -> tuple[Path, Path]:
     run = state / "run"
     if run.exists():
@@ -356,6 +380,7 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
             "MOMENTUM_END_OFFSETS_FROM_FETCH", "true"
         ),
     }
+    write_run_env(run, run_env(env, dict(os.environ)))
     # The launcher's own clients (topics, schemas) use the same settings as the parts.
     os.environ.update(env)
     sup.endpoints.update(

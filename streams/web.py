@@ -17,7 +17,6 @@ from streams import metrics
 NOT_FOUND = 404
 
 
-@app.page("/ready/")
 async def ready(web: View, request: Request) -> Response:
     recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
     assigned = bool(app.consumer.assignment()) if app.consumer else False
@@ -26,10 +25,15 @@ async def ready(web: View, request: Request) -> Response:
     return web.json(body, status=200 if status == "ready" else 503)
 
 
-@app.page("/metrics/")
 async def metrics_page(web: View, request: Request) -> Response:
     # As a header: aiohttp refuses a content_type argument that names a charset.
     return web.bytes(metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+# Both spellings answer: Faust's own pages end in a slash, Prometheus and people often don't.
+for _path, _handler in (("/ready", ready), ("/metrics", metrics_page)):
+    app.page(_path + "/", name=_handler.__name__)(_handler)
+    app.page(_path, name=_handler.__name__ + "_without_slash")(_handler)
 
 
 def found(web: View, view: dict[str, Any] | None, what: str) -> Response:
