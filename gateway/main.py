@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings, get_settings
@@ -322,7 +323,11 @@ def create_app(
             if registry_client is not None:
                 registry_client.close()
 
-    app = FastAPI(title=TITLE, description=DESCRIPTION, version=_version(), lifespan=lifespan)
+    # /docs and /redoc with Swagger UI's and ReDoc's assets served by the gateway
+    # itself (fastapi-offline), not from a CDN: they work without internet.
+    app = FastAPIOffline(
+        title=TITLE, description=DESCRIPTION, version=_version(), lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.producer = producer
     app.state.publisher = publisher

@@ -261,14 +261,17 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
 def create_topics(bootstrap: str, partitions: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+    from core.settings import get_settings
     from core.topics import ALL_TOPICS
 
+    # MOMENTUM_TOPIC_REPLICATION_FACTOR: 1 on the embedded broker, the cluster's on Kafka.
+    replicas = get_settings().topic_replication_factor
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = []
     for spec in ALL_TOPICS:
         config = {"cleanup.policy": "compact"} if spec.compacted else {}
-        new.append(NewTopic(spec.name, spec.partitions or partitions, 1, config=config))
-        new.append(NewTopic(spec.dlq, 1, 1))
+        new.append(NewTopic(spec.name, spec.partitions or partitions, replicas, config=config))
+        new.append(NewTopic(spec.dlq, 1, replicas))
     for name, future in admin.create_topics(new, request_timeout=15).items():
         try:
             future.result()

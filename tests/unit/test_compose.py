@@ -781,10 +781,17 @@ def test_create_topics_creates_every_registered_topic_with_its_partitions(
             return futures
 
     monkeypatch.setattr(confluent_kafka.admin, "AdminClient", FakeAdmin)
-    momentum.stack.create_topics("kafka:19092", 6)
+    monkeypatch.setenv("MOMENTUM_TOPIC_REPLICATION_FACTOR", "3")
+    get_settings.cache_clear()
+    try:
+        momentum.stack.create_topics("kafka:19092", 6)
+    finally:
+        get_settings.cache_clear()
 
     by_name = {t.topic: t for t in requested}
     assert sorted(by_name) == sorted(topics.topic_names(include_dlq=True))
+    # MOMENTUM_TOPIC_REPLICATION_FACTOR reaches every topic, dead-letter ones included.
+    assert {t.replication_factor for t in requested} == {3}
     for spec in topics.ALL_TOPICS:
         created = by_name[spec.name]
         assert created.num_partitions == (spec.partitions or 6), spec.name
