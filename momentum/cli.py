@@ -8,6 +8,7 @@ momentum dlq list [TOPIC] [--json]              show dead letters
 momentum dlq replay TOPIC [--limit N]           send dead letters back to their topic
 momentum ui [TOPIC]                             kaskade on the running stack: admin or one topic
 momentum env                                    export lines of the running stack's settings
+momentum connectors render [--out DIR]          connector configs with this environment's settings
 """
 
 from __future__ import annotations
@@ -378,9 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     env = with_state_dir(sub.add_parser("env", help="export lines of the running stack's settings"))
     env.set_defaults(func=cmd_env)
 
+    from momentum.connectors import add_connector_commands
     from momentum.dlq import add_dlq_commands
 
     add_dlq_commands(sub)
+    add_connector_commands(sub)
     return parser
 
 

@@ -127,10 +127,10 @@ def next_steps(endpoints: dict[str, str], state_dir: str) -> list[str]:
         "\nNext steps (in another shell, from this checkout):",
         "  . .venv/bin/activate                      # puts `momentum` on the PATH",
         f"  TOKEN=$(momentum token --sub me --role customer --state-dir {state_dir})",
-        f"  curl -s -X POST {gateway}/v1/orders -H \"Authorization: Bearer $TOKEN\" \\",
+        f'  curl -s -X POST {gateway}/v1/orders -H "Authorization: Bearer $TOKEN" \\',
         "       -H 'Content-Type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" \\",
-        "       -d '{\"items\": [{\"sku\": \"MUG-001\", \"quantity\": 1}], "
-        "\"payment\": {\"method\": \"card\", \"token\": \"tok_ok\"}}'",
+        '       -d \'{"items": [{"sku": "MUG-001", "quantity": 1}], '
+        '"payment": {"method": "card", "token": "tok_ok"}}\'',
         f"  psql {endpoints['database_url']} -c 'select order_id, status, total from orders'",
         f"  momentum ui --state-dir {state_dir}                # topics, groups, lag",
         f"  momentum ui orders --state-dir {state_dir}         # the orders topic, decoded",
