@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.kafka_clients import aiokafka_config, registry_auth
 from core.settings import Settings, get_settings
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher
@@ -290,14 +291,20 @@ def create_app(
     The app starts and stops whatever it is given in its lifespan.
     """
     settings = settings or get_settings()
-    producer = producer or KafkaCommandProducer(settings.bootstrap_list)
+    producer = producer or KafkaCommandProducer(
+        settings.bootstrap_list, security=aiokafka_config(settings)
+    )
     reader = state_reader or StateReader(settings.worker_url)
     registry_client = None
     if serdes is None:
-        registry_client = SchemaRegistryClient(settings.schema_registry_url)
+        registry_client = SchemaRegistryClient(
+            settings.schema_registry_url, auth=registry_auth(settings)
+        )
         serdes = Serdes(registry_client)
     publisher = CommandPublisher(serdes, producer)
-    registry_http = httpx.AsyncClient(base_url=settings.schema_registry_url, timeout=2.0)
+    registry_http = httpx.AsyncClient(
+        base_url=settings.schema_registry_url, timeout=2.0, auth=registry_auth(settings)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -244,6 +244,7 @@ def make_consumer(bootstrap: str, group_id: str) -> Any:
 
     return Consumer(
         {
+            **kafka_security(),
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,
@@ -264,8 +265,21 @@ def make_producer(bootstrap: str) -> Any:
     # default (consistent_random) would replay a letter onto another partition than
     # its key's, splitting that key's state between two partitions.
     return Producer(
-        {"bootstrap.servers": bootstrap, "acks": "all", "partitioner": "murmur2_random"}
+        {
+            **kafka_security(),
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "partitioner": "murmur2_random",
+        }
     )
+
+
+def kafka_security() -> dict[str, Any]:
+    """SASL/TLS properties from the settings (PLAINTEXT for the embedded stack)."""
+    from core.kafka_clients import librdkafka_config
+    from core.settings import get_settings
+
+    return librdkafka_config(get_settings())
 
 
 def partitions_of(consumer: ConsumerLike, topics: list[str]) -> list[tuple[str, int]]:
