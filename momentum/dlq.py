@@ -416,7 +416,11 @@ def list_dead_letters(
 
 
 def replay_dead_letters(
-    bootstrap: str, topic: str, limit: int | None, out: Callable[[str], None]
+    bootstrap: str,
+    topic: str,
+    limit: int | None,
+    out: Callable[[str], None],
+    progress: Callable[[int], None] = lambda _sent: None,
 ) -> int:
     """Send `topic`'s dead letters back, at most `limit`; returns how many were sent."""
     from confluent_kafka import TopicPartition
@@ -466,6 +470,7 @@ def replay_dead_letters(
             producer.poll(0)
             pending[letter.partition] = letter.offset + 1
             sent += 1
+            progress(sent)
             if sent % REPLAY_BATCH == 0:
                 flush_and_commit()
         flush_and_commit()
@@ -499,7 +504,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from confluent_kafka import KafkaException
 
     try:
-        replay_dead_letters(kafka_of(args), args.topic, args.limit, print)
+        from momentum.progress import working
+
+        with working(f"replaying dead letters of {args.topic}") as update:
+            replay_dead_letters(
+                kafka_of(args),
+                args.topic,
+                args.limit,
+                print,
+                progress=lambda sent: update(f"replaying {args.topic}: {sent} sent"),
+            )
     except (ValueError, KafkaException, ReplayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from momentum.progress import working
 from momentum.supervisor import Part, StackError, Supervisor
 
 HOST = "127.0.0.1"
@@ -400,7 +401,8 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
 
     def step(part: Part) -> None:
         began = time.monotonic()
-        sup.start(part)
+        with working(f"starting {part.name} (waiting for its health check)"):
+            sup.start(part)
         say(f"  {part.name:<16} {part.url or '':<34} ready in {time.monotonic() - began:4.1f}s")
 
     step(broker_part(ports["broker"], logs))
@@ -427,8 +429,9 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
     from core.settings import get_settings
 
     get_settings.cache_clear()
-    create_topics(bootstrap, get_settings().topic_partitions)
-    register_schemas()
+    with working("creating topics and registering schemas"):
+        create_topics(bootstrap, get_settings().topic_partitions)
+        register_schemas()
     step(
         service_part(
             "payment-provider",
