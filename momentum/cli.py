@@ -1,7 +1,7 @@
 """`momentum`: start, inspect and stop the embedded stack, and operator tools.
 
 momentum up [--detach] [--demo] [--workers N]   start the stack
-momentum status [--json]                        endpoints and processes
+momentum status [--json]                        parts, consumer and sink lag, dead letters, orders
 momentum down                                   stop a stack (also one whose launcher died)
 momentum token --sub NAME --role ROLE           print a gateway JWT
 momentum dlq list [TOPIC] [--json]              show dead letters
@@ -372,7 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui = with_state_dir(sub.add_parser("ui", help="kaskade (a Kafka terminal UI) on the stack"))
     ui.add_argument("topic", nargs="?", help="a topic to read, decoded; default: the admin view")
     ui.add_argument(
-        "--partition", metavar="P[:OFFSET]", help="read one partition, from OFFSET if given"
+        "--partition",
+        metavar="P:OFFSET|P:earliest",
+        help="read one partition from OFFSET (or its start) instead of all from the start",
     )
     ui.set_defaults(func=cmd_ui)
 
