@@ -145,6 +145,14 @@ def add_pipeline_health(stack: dict[str, Any], state_dir: Path) -> None:
     stack["consumer_groups"] = groups
     stack["dead_letters"] = health.dead_letter_counts(bootstrap, from_fetch)
     stack["orders_by_status"] = health.orders_by_status(endpoints["database_url"])
+    supervised = {
+        str(p["url"]).rstrip("/")
+        for p in stack["processes"]
+        if p["name"].startswith("worker-") and p.get("url")
+    }
+    in_group = health.workers_in_group(endpoints["worker_url"])
+    stack["workers_in_group"] = in_group
+    stack["outside_workers"] = health.outside_workers(in_group, supervised)
 
 
 def report_orphans(
@@ -200,6 +208,9 @@ def print_status(stack: dict[str, Any], as_json: bool) -> None:
             proc["name"], str(proc["pid"] or "-"), state, str(proc["restarts"]), proc["log"]
         )
     console.print(parts)
+    outside = stack.get("outside_workers")
+    if outside:
+        console.print(f"Workers in the group not started by the launcher: {', '.join(outside)}")
     groups = stack.get("consumer_groups")
     if groups:
         lag = Table("consumer group", "members", "topic", "lag", title="Consumer lag")

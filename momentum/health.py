@@ -94,3 +94,26 @@ def orders_by_status(database_url: str) -> dict[str, int] | None:
     except psycopg.Error:
         return None
     return {str(status): int(count) for status, count in rows}
+
+
+def workers_in_group(worker_url: str) -> list[str] | None:
+    """Every worker in the Faust group, by web URL, as a worker's table router knows them.
+
+    Faust's `/router/` page maps each member's advertised web URL to its partitions;
+    unlike the broker's group description (empty on Tansu) it names every worker,
+    including one started by hand.
+    """
+    import httpx
+
+    try:
+        response = httpx.get(f"{worker_url.rstrip('/')}/router/", timeout=3.0)
+        return sorted(response.json()) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def outside_workers(in_group: list[str] | None, supervised_urls: set[str]) -> list[str] | None:
+    """Workers in the group that the launcher did not start (joined with `momentum env`)."""
+    if in_group is None:
+        return None
+    return [url for url in in_group if url.rstrip("/") not in supervised_urls]
