@@ -76,3 +76,18 @@ def test_export_lines_read_back_unchanged_by_a_shell() -> None:
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["postgresql://u@h:1/db", "a b'c$d"]
     assert export_lines({"A": "1"}) == [f"export A={shlex.quote('1')}"]
+
+
+def test_next_steps_after_the_demo_name_the_stack_and_what_to_try() -> None:
+    from momentum.demo import next_steps
+
+    endpoints = {
+        "gateway_url": "http://127.0.0.1:8001",
+        "database_url": "postgresql://postgres@127.0.0.1:5999/momentum",
+    }
+    text = "\n".join(next_steps(endpoints, "/srv/.momentum"))
+    assert "momentum token --sub me --role customer --state-dir /srv/.momentum" in text
+    assert "curl -s -X POST http://127.0.0.1:8001/v1/orders" in text
+    assert "psql postgresql://postgres@127.0.0.1:5999/momentum" in text
+    assert "momentum ui --state-dir /srv/.momentum" in text
+    assert "/srv/.momentum/run/logs/" in text
