@@ -2,9 +2,14 @@
 # non-root user. docker-compose.yml runs the payment provider, topics-init, the
 # Faust workers and the gateway from it, each with its own command.
 
+# The base image by exact version (a moving `3.11-slim` tag would change the
+# image under an unchanged Dockerfile). Dependencies come from requirements.lock
+# (`make lock`), pinned; the embedded broker and PostgreSQL (the `embedded`
+# extra) are not in the image.
+#
 # Build the project's wheel apart, so the runtime image holds no source tree
 # that could shadow the installed packages.
-FROM python:3.11-slim AS build
+FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml ./
@@ -17,14 +22,17 @@ COPY sinks ./sinks
 COPY momentum ./momentum
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --requirement /tmp/requirements.lock && rm /tmp/requirements.lock
 COPY --from=build /wheels /wheels
-# With the otel extra: tracing turns on with OTEL_EXPORTER_OTLP_ENDPOINT (core.tracing).
-RUN WHEEL=$(ls /wheels/*.whl) && pip install "${WHEEL}[otel]" && rm -rf /wheels
+# The lock holds the otel extra: tracing turns on with OTEL_EXPORTER_OTLP_ENDPOINT
+# (core.tracing).
+RUN pip install --no-deps /wheels/*.whl && rm -rf /wheels
 
 # /data holds the workers' RocksDB tables; created here so a fresh named volume
 # mounted on it belongs to the runtime user.

@@ -9,6 +9,7 @@ The gateway, the sink and the CLI never import this module.
 from __future__ import annotations
 
 from core.observe import faust_logging_config
+from core.kafka_clients import faust_credentials
 from core.settings import get_settings
 from core.tuning import ConsumerTuning, tuned_app
 
@@ -21,6 +22,8 @@ app = tuned_app(
     ),
     settings.app_id,
     broker=[f"kafka://{server}" for server in settings.bootstrap_list],
+    # SASL and/or TLS from the settings (None on the embedded broker).
+    broker_credentials=faust_credentials(settings),
     store=settings.store,
     datadir=str(settings.data_dir),
     topic_partitions=settings.topic_partitions,

@@ -31,6 +31,27 @@ class Settings(BaseSettings):
     payment_provider_url: str = Field(
         default="http://127.0.0.1:8090", validation_alias="PAYMENT_PROVIDER_URL"
     )
+    # How every Kafka client connects (core.kafka_clients maps these for Faust, aiokafka
+    # and confluent-kafka): PLAINTEXT on the embedded broker; SSL, SASL_PLAINTEXT or
+    # SASL_SSL on a secured cluster.
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with the user and password below.
+    kafka_sasl_mechanism: str | None = Field(default=None, validation_alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias="KAFKA_SASL_PASSWORD"
+    )
+    # PEM files: the CA that signed the brokers' certificates; a client certificate
+    # and key for mutual TLS.
+    kafka_ssl_cafile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_KEYFILE")
+    # "user:password" for a schema registry behind HTTP basic auth (Confluent's name).
+    schema_registry_basic_auth: SecretStr | None = Field(
+        default=None, validation_alias="SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"
+    )
     # Base URL of any worker's web server; table routing forwards to the owner.
     worker_url: str = Field(default="http://127.0.0.1:6066", validation_alias="WORKER_URL")
 

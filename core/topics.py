@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from core.kafka_clients import registry_auth
 from core.settings import get_settings
 from schemas.codec import AvroCodec
 from schemas.registry import SchemaRegistryClient
@@ -210,7 +211,8 @@ def topic_names(include_dlq: bool = True) -> list[str]:
 
 @cache
 def get_serdes() -> Serdes:
-    return Serdes(SchemaRegistryClient(get_settings().schema_registry_url))
+    settings = get_settings()
+    return Serdes(SchemaRegistryClient(settings.schema_registry_url, auth=registry_auth(settings)))
 
 
 def value_codec(topic: TopicSpec, serdes: Serdes | None = None) -> AvroCodec:

@@ -21,11 +21,13 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import tracing
 from core.http_observe import NATIVE_TRACING_OFF, observe_requests
 from core.observe import configure_logging
+from core.kafka_clients import aiokafka_config, registry_auth
 from core.settings import Settings, get_settings
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher
@@ -303,15 +305,21 @@ def create_app(
     The app starts and stops whatever it is given in its lifespan.
     """
     settings = settings or get_settings()
-    producer = producer or KafkaCommandProducer(settings.bootstrap_list)
+    producer = producer or KafkaCommandProducer(
+        settings.bootstrap_list, security=aiokafka_config(settings)
+    )
     reader = state_reader or StateReader(settings.worker_url)
     registry_client = None
     if serdes is None:
-        registry_client = SchemaRegistryClient(settings.schema_registry_url)
+        registry_client = SchemaRegistryClient(
+            settings.schema_registry_url, auth=registry_auth(settings)
+        )
         serdes = Serdes(registry_client)
     metrics = gateway_metrics()
     publisher = CommandPublisher(serdes, producer, sent=metrics.commands)
-    registry_http = httpx.AsyncClient(base_url=settings.schema_registry_url, timeout=2.0)
+    registry_http = httpx.AsyncClient(
+        base_url=settings.schema_registry_url, timeout=2.0, auth=registry_auth(settings)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -343,7 +351,9 @@ def create_app(
 
     # Spans per request when an OTLP endpoint is set (core.tracing); off by default.
     tracing.setup("momentum-gateway")
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's assets served by the gateway
+    # itself (fastapi-offline), not from a CDN: they work without internet.
+    app = FastAPIOffline(
         title=TITLE,
         description=DESCRIPTION,
         version=_version(),

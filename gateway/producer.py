@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -43,8 +43,11 @@ class KafkaCommandProducer:
         *,
         request_timeout_ms: int = 10_000,
         check_timeout: float = 3.0,
+        security: dict[str, Any] | None = None,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
+        # SASL/TLS keyword arguments (core.kafka_clients.aiokafka_config).
+        self._security = security or {}
         self._request_timeout_ms = request_timeout_ms
         self._check_timeout = check_timeout
         self._producer: AIOKafkaProducer | None = None
@@ -94,6 +97,7 @@ class KafkaCommandProducer:
                 bootstrap_servers=self._bootstrap_servers,
                 acks="all",
                 request_timeout_ms=self._request_timeout_ms,
+                **self._security,
             )
             try:
                 await producer.start()

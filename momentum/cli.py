@@ -1,11 +1,14 @@
 """`momentum`: start, inspect and stop the embedded stack, and operator tools.
 
 momentum up [--detach] [--demo] [--workers N]   start the stack
-momentum status [--json]                        endpoints and processes
+momentum status [--json]                        parts, consumer and sink lag, dead letters, orders
 momentum down                                   stop a stack (also one whose launcher died)
 momentum token --sub NAME --role ROLE           print a gateway JWT
 momentum dlq list [TOPIC] [--json]              show dead letters
 momentum dlq replay TOPIC [--limit N]           send dead letters back to their topic
+momentum ui [TOPIC]                             kaskade on the running stack: admin or one topic
+momentum env                                    export lines of the running stack's settings
+momentum connectors render [--out DIR]          connector configs with this environment's settings
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +57,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     say = unless_gone(lambda line: print(line, flush=True))
     on_ready = None
     if args.demo:
-        from momentum.demo import run_demo
+        from momentum.demo import next_steps, run_demo
 
         def on_ready(sup: Any) -> None:
             run_demo(sup.endpoints, say)
+            for line in next_steps(sup.endpoints, str(sup.state_dir)):
+                say(line)
             say("\nThe stack keeps running; press Ctrl-C to stop it.")
 
     return run_stack(opts, say=say, on_ready=on_ready)
@@ -118,8 +124,35 @@ def cmd_status(args: argparse.Namespace) -> int:
             proc["state"] = "dead"
     stack["running"] = True
     stack["sink"] = sink_status(stack["endpoints"].get("sink_url"))
+    add_pipeline_health(stack, state_dir)
     print_status(stack, as_json=args.json)
     return 0
+
+
+def add_pipeline_health(stack: dict[str, Any], state_dir: Path) -> None:
+    """Lag per consumer group, dead letters and orders by status, read from the parts."""
+    from momentum import health
+    from momentum.stack import read_run_env
+
+    endpoints = stack["endpoints"]
+    try:
+        env = read_run_env(state_dir)
+    except StackError:
+        env = {}
+    from_fetch = env.get("MOMENTUM_END_OFFSETS_FROM_FETCH", "false").lower() == "true"
+    bootstrap = endpoints["kafka_bootstrap_servers"]
+    groups = health.lag_by_group(bootstrap, from_fetch)
+    stack["consumer_groups"] = groups
+    stack["dead_letters"] = health.dead_letter_counts(bootstrap, from_fetch)
+    stack["orders_by_status"] = health.orders_by_status(endpoints["database_url"])
+    supervised = {
+        str(p["url"]).rstrip("/")
+        for p in stack["processes"]
+        if p["name"].startswith("worker-") and p.get("url")
+    }
+    in_group = health.workers_in_group(endpoints["worker_url"])
+    stack["workers_in_group"] = in_group
+    stack["outside_workers"] = health.outside_workers(in_group, supervised)
 
 
 def report_orphans(
@@ -156,18 +189,104 @@ def print_status(stack: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(stack, indent=2))
         return
-    print(f"Momentum stack (launcher pid {stack['pid']}, state {stack['state_dir']})")
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    console.print(
+        f"[bold]Momentum stack[/] (launcher pid {stack['pid']}, state {stack['state_dir']})"
+    )
+    endpoints = Table("endpoint", "address", box=None, padding=(0, 2))
     for key, value in stack["endpoints"].items():
-        print(f"  {key:<24} {value}")
-    print(f"  {'part':<18} {'pid':>7}  {'state':<10} {'restarts':>8}  log")
+        endpoints.add_row(key, str(value))
+    console.print(endpoints)
+    parts = Table("part", "pid", "state", "restarts", "log", title="Parts")
     for proc in stack["processes"]:
-        print(
-            f"  {proc['name']:<18} {proc['pid'] or '-':>7}  {proc['state']:<10} "
-            f"{proc['restarts']:>8}  {proc['log']}"
+        healthy = proc["state"] == "running"
+        state = f"[green]{proc['state']}[/]" if healthy else f"[red]{proc['state']}[/]"
+        parts.add_row(
+            proc["name"], str(proc["pid"] or "-"), state, str(proc["restarts"]), proc["log"]
         )
-    lag = (stack.get("sink") or {}).get("lag")
-    if lag is not None:
-        print(f"  sink lag (records behind): {json.dumps(lag)}")
+    console.print(parts)
+    outside = stack.get("outside_workers")
+    if outside:
+        console.print(f"Workers in the group not started by the launcher: {', '.join(outside)}")
+    groups = stack.get("consumer_groups")
+    if groups:
+        lag = Table("consumer group", "members", "topic", "lag", title="Consumer lag")
+        for group, info in groups.items():
+            for topic, behind in info["lag"].items() or [("-", 0)]:
+                lag.add_row(group, str(info["members"]), topic, str(behind))
+        console.print(lag)
+    sink_lag = (stack.get("sink") or {}).get("lag")
+    if sink_lag is not None:
+        sink = Table("topic", "records behind", title="Sink lag")
+        for topic, behind in sink_lag.items():
+            sink.add_row(topic, str(behind))
+        console.print(sink)
+    letters = stack.get("dead_letters")
+    if letters is not None:
+        dlq = Table("dead-letter topic", "letters", title="Dead letters")
+        for topic, count in letters.items():
+            if count:
+                dlq.add_row(topic, f"[red]{count}[/]")
+        if not dlq.row_count:
+            dlq.add_row("(all)", "0")
+        console.print(dlq)
+    orders = stack.get("orders_by_status")
+    if orders is not None:
+        by_status = Table("status", "orders", title="Orders (read model)")
+        for status, count in orders.items():
+            by_status.add_row(status, str(count))
+        console.print(by_status)
+
+
+def running_stack(state_dir: Path) -> dict[str, Any]:
+    """The stack running from `state_dir` (as `status` finds it), else StackError saying so."""
+    stack = read_stack(state_dir)
+    if not launcher_alive(stack):
+        raise StackError(
+            f"no Momentum stack is running from {state_dir}; start one with "
+            "`momentum up --detach`, or name its --state-dir"
+        )
+    assert stack is not None
+    return stack
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from momentum.ui import UiError, open_ui
+
+    endpoints = running_stack(state_dir_of(args))["endpoints"]
+    try:
+        if args.partition and not args.topic:
+            raise UiError("--partition needs a TOPIC")
+        open_ui(
+            endpoints["kafka_bootstrap_servers"],
+            endpoints["schema_registry_url"],
+            args.topic,
+            args.partition,
+        )
+    except UiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0  # not reached: kaskade replaced this process
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from momentum.stack import read_run_env
+
+    state_dir = state_dir_of(args)
+    running_stack(state_dir)
+    for line in export_lines(read_run_env(state_dir)):
+        print(line)
+    return 0
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    """`export NAME=value` lines a POSIX shell reads back unchanged."""
+    import shlex
+
+    return [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -261,13 +380,30 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     token.set_defaults(func=cmd_token)
 
+    ui = with_state_dir(sub.add_parser("ui", help="kaskade (a Kafka terminal UI) on the stack"))
+    ui.add_argument("topic", nargs="?", help="a topic to read, decoded; default: the admin view")
+    ui.add_argument(
+        "--partition",
+        metavar="P:OFFSET|P:earliest",
+        help="read one partition from OFFSET (or its start) instead of all from the start",
+    )
+    ui.set_defaults(func=cmd_ui)
+
+    env = with_state_dir(sub.add_parser("env", help="export lines of the running stack's settings"))
+    env.set_defaults(func=cmd_env)
+
+    from momentum.connectors import add_connector_commands
     from momentum.dlq import add_dlq_commands
 
     add_dlq_commands(sub)
+    add_connector_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # platformdirs (imported by a dependency) warns when a shell has no XDG_RUNTIME_DIR,
+    # as in containers and ssh sessions; it falls back to /tmp and nothing is wrong.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -15,6 +15,7 @@ import httpx
 
 from core.settings import get_settings
 from gateway.auth import issue_token, require_secret
+from momentum.progress import working
 
 CATALOG = [
     # sku, name, price, stock
@@ -52,10 +53,11 @@ def run_demo(endpoints: dict[str, str], say: Callable[[str], None]) -> list[dict
                 f"/v1/inventory/{sku}/restock", json={"quantity": stock}, headers=seller
             ).raise_for_status()
             say(f"  {sku:<8} {name:<20} BRL {price:>7}  stock {stock}")
-        wait_until_stocked(http, seller)
+        with working("waiting for the workers to apply the restocks"):
+            wait_until_stocked(http, seller)
 
         say("\nDemo: placing orders")
-        for label, lines, card in ORDERS:
+        for number, (label, lines, card) in enumerate(ORDERS, 1):
             response = http.post(
                 "/v1/orders",
                 json={
@@ -67,7 +69,10 @@ def run_demo(endpoints: dict[str, str], say: Callable[[str], None]) -> list[dict
             response.raise_for_status()
             order_id = response.json()["order_id"]
             # One at a time, so "the last lamp" really is placed before "another lamp".
-            order = http.get(f"/v1/orders/{order_id}", params={"wait": 20}, headers=customer).json()
+            with working(f"order {number}/{len(ORDERS)}: {label}, waiting for the saga"):
+                order = http.get(
+                    f"/v1/orders/{order_id}", params={"wait": 20}, headers=customer
+                ).json()
             results.append(order)
             say(
                 f"  {label:<26} -> {order['status']:<9} {order['reason'] or '':<20} "
@@ -83,7 +88,9 @@ def run_demo(endpoints: dict[str, str], say: Callable[[str], None]) -> list[dict
             )
 
     say("\nDemo: the Postgres read model (table orders)")
-    for row in read_model_rows(endpoints["database_url"], [o["order_id"] for o in results]):
+    with working("waiting for the sink to write the orders to Postgres"):
+        rows = read_model_rows(endpoints["database_url"], [o["order_id"] for o in results])
+    for row in rows:
         say(f"  {row[0]}  {row[1]:<9} {row[2] or '':<20} {row[3]}")
     return results
 
@@ -118,3 +125,22 @@ def read_model_rows(database_url: str, order_ids: list[str], timeout: float = 20
             break
         time.sleep(0.5)
     return rows
+
+
+def next_steps(endpoints: dict[str, str], state_dir: str) -> list[str]:
+    """What a newcomer can try next against this stack, as commands to copy."""
+    gateway = endpoints["gateway_url"]
+    return [
+        "\nNext steps (in another shell, from this checkout):",
+        "  . .venv/bin/activate                      # puts `momentum` on the PATH",
+        f"  TOKEN=$(momentum token --sub me --role customer --state-dir {state_dir})",
+        f'  curl -s -X POST {gateway}/v1/orders -H "Authorization: Bearer $TOKEN" \\',
+        "       -H 'Content-Type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" \\",
+        '       -d \'{"items": [{"sku": "MUG-001", "quantity": 1}], '
+        '"payment": {"method": "card", "token": "tok_ok"}}\'',
+        f"  psql {endpoints['database_url']} -c 'select order_id, status, total from orders'",
+        f"  momentum ui --state-dir {state_dir}                # topics, groups, lag",
+        f"  momentum ui orders --state-dir {state_dir}         # the orders topic, decoded",
+        f"  momentum status --state-dir {state_dir}",
+        f"  API docs: {gateway}/docs    logs: {state_dir}/run/logs/<part>.log",
+    ]

@@ -251,6 +251,7 @@ def make_consumer(bootstrap: str, group_id: str) -> Any:
 
     return Consumer(
         {
+            **kafka_security(),
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,
@@ -271,8 +272,21 @@ def make_producer(bootstrap: str) -> Any:
     # default (consistent_random) would replay a letter onto another partition than
     # its key's, splitting that key's state between two partitions.
     return Producer(
-        {"bootstrap.servers": bootstrap, "acks": "all", "partitioner": "murmur2_random"}
+        {
+            **kafka_security(),
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "partitioner": "murmur2_random",
+        }
     )
+
+
+def kafka_security() -> dict[str, Any]:
+    """SASL/TLS properties from the settings (PLAINTEXT for the embedded stack)."""
+    from core.kafka_clients import librdkafka_config
+    from core.settings import get_settings
+
+    return librdkafka_config(get_settings())
 
 
 def partitions_of(consumer: ConsumerLike, topics: list[str]) -> list[tuple[str, int]]:
@@ -409,7 +423,11 @@ def list_dead_letters(
 
 
 def replay_dead_letters(
-    bootstrap: str, topic: str, limit: int | None, out: Callable[[str], None]
+    bootstrap: str,
+    topic: str,
+    limit: int | None,
+    out: Callable[[str], None],
+    progress: Callable[[int], None] = lambda _sent: None,
 ) -> int:
     """Send `topic`'s dead letters back, at most `limit`; returns how many were sent."""
     from confluent_kafka import TopicPartition
@@ -459,6 +477,7 @@ def replay_dead_letters(
             producer.poll(0)
             pending[letter.partition] = letter.offset + 1
             sent += 1
+            progress(sent)
             if sent % REPLAY_BATCH == 0:
                 flush_and_commit()
         flush_and_commit()
@@ -492,7 +511,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from confluent_kafka import KafkaException
 
     try:
-        replay_dead_letters(kafka_of(args), args.topic, args.limit, print)
+        from momentum.progress import working
+
+        with working(f"replaying dead letters of {args.topic}") as update:
+            replay_dead_letters(
+                kafka_of(args),
+                args.topic,
+                args.limit,
+                print,
+                progress=lambda sent: update(f"replaying {args.topic}: {sent} sent"),
+            )
     except (ValueError, KafkaException, ReplayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

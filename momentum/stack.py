@@ -14,6 +14,7 @@ and kept in `<state dir>/run/jwt-secret` (mode 0600) for `momentum token`.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import secrets
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from momentum.progress import working
 from momentum.supervisor import Part, StackError, Supervisor
 
 HOST = "127.0.0.1"
@@ -267,14 +269,17 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
 def create_topics(bootstrap: str, partitions: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+    from core.settings import get_settings
     from core.topics import ALL_TOPICS
 
+    # MOMENTUM_TOPIC_REPLICATION_FACTOR: 1 on the embedded broker, the cluster's on Kafka.
+    replicas = get_settings().topic_replication_factor
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = []
     for spec in ALL_TOPICS:
         config = {"cleanup.policy": "compact"} if spec.compacted else {}
-        new.append(NewTopic(spec.name, spec.partitions or partitions, 1, config=config))
-        new.append(NewTopic(spec.dlq, 1, 1))
+        new.append(NewTopic(spec.name, spec.partitions or partitions, replicas, config=config))
+        new.append(NewTopic(spec.dlq, 1, replicas))
     for name, future in admin.create_topics(new, request_timeout=15).items():
         try:
             future.result()
@@ -345,6 +350,29 @@ def write_logging_config(run: Path, fmt: str) -> Path:
     return path
 
 
+RUN_ENV_FILE = "env.json"  # under <state dir>/run
+# Per process or per person, not the stack's: a worker joining by hand keeps its own.
+NOT_SHARED = {"MOMENTUM_JWT_SECRET", "MOMENTUM_STATE_DIR", "MOMENTUM_DATA_DIR", "MOMENTUM_KASKADE"}
+
+
+def run_env(env: dict[str, str], outer: dict[str, str]) -> dict[str, str]:
+    """The settings a process needs to join this stack: its addresses and tuning, and
+    every MOMENTUM_* setting the launcher was given (the parts inherited them)."""
+    given = {k: v for k, v in outer.items() if k.startswith("MOMENTUM_")}
+    return {k: v for k, v in {**given, **env}.items() if k not in NOT_SHARED}
+
+
+def write_run_env(run: Path, env: dict[str, str]) -> None:
+    (run / RUN_ENV_FILE).write_text(json.dumps(env, indent=2, sort_keys=True))
+
+
+def read_run_env(state_dir: Path) -> dict[str, str]:
+    try:
+        return dict(json.loads((state_dir / "run" / RUN_ENV_FILE).read_text()))
+    except (OSError, ValueError) as exc:
+        raise StackError(f"the stack's settings are not readable ({exc})") from None
+
+
 def prepare_state_dir(state: Path) -> tuple[Path, Path]:
     run = state / "run"
     if run.exists():
@@ -376,6 +404,7 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         # The parts' log files are JSON lines (one event each); the terminal stays text.
         "MOMENTUM_LOG_FORMAT": os.environ.get("MOMENTUM_LOG_FORMAT", "json"),
     }
+    write_run_env(run, run_env(env, dict(os.environ)))
     # The launcher's own clients (topics, schemas) use the same settings as the parts.
     os.environ.update(env)
     sup.endpoints.update(
@@ -392,7 +421,8 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
 
     def step(part: Part) -> None:
         began = time.monotonic()
-        sup.start(part)
+        with working(f"starting {part.name} (waiting for its health check)"):
+            sup.start(part)
         say(f"  {part.name:<16} {part.url or '':<34} ready in {time.monotonic() - began:4.1f}s")
 
     step(broker_part(ports["broker"], logs))
@@ -419,8 +449,9 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
     from core.settings import get_settings
 
     get_settings.cache_clear()
-    create_topics(bootstrap, get_settings().topic_partitions)
-    register_schemas()
+    with working("creating topics and registering schemas"):
+        create_topics(bootstrap, get_settings().topic_partitions)
+        register_schemas()
     step(
         service_part(
             "payment-provider",

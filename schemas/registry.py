@@ -17,10 +17,13 @@ CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
 class SchemaRegistryClient:
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 10.0, auth: tuple[str, str] | None = None
+    ) -> None:
         self.url = url.rstrip("/")
+        # auth: HTTP basic (user, password), core.kafka_clients.registry_auth.
         self._http = httpx.Client(
-            base_url=self.url, timeout=timeout, headers={"Content-Type": CONTENT_TYPE}
+            base_url=self.url, timeout=timeout, headers={"Content-Type": CONTENT_TYPE}, auth=auth
         )
         self._unknown: set[int] = set()
 

@@ -18,6 +18,7 @@ from types import FrameType
 import uvicorn
 
 from core.observe import configure_logging
+from core.kafka_clients import librdkafka_config, registry_auth
 from core.settings import get_settings
 from schemas.registry import SchemaRegistryClient
 from sinks.api import create_app
@@ -60,13 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = get_settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per schema fetch is noise
-    registry = SchemaRegistryClient(settings.schema_registry_url)
+    registry = SchemaRegistryClient(settings.schema_registry_url, auth=registry_auth(settings))
     service = SinkService(
         connectors,
         bootstrap=settings.kafka_bootstrap_servers,
         database_url=settings.database_url,
         lookup=registry.schema_by_id,
         method=WriteMethod(args.write_method),
+        security=librdkafka_config(settings),
     )
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown, which stops the tasks, and then
     # re-raises the signal to the handler it found: ours makes that a clean exit (status 0).

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,8 +103,12 @@ def dead_letter_headers(letter: DeadLetter, connector: str) -> list[tuple[str, s
     return [(k, v.encode("utf-8", "replace")) for k, v in values.items()]
 
 
-def consumer_config(bootstrap: str, connector: ConnectorConfig) -> dict[str, Any]:
+def consumer_config(
+    bootstrap: str, connector: ConnectorConfig, security: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     config: dict[str, Any] = {
+        # SASL/TLS properties (core.kafka_clients.librdkafka_config), then our own.
+        **(security or {}),
         "bootstrap.servers": bootstrap,
         "group.id": connector.group_id,
         "client.id": f"{connector.group_id}-0",
@@ -173,10 +177,12 @@ class ConnectorTask(threading.Thread):
         producer: Producer,
         stopping: threading.Event,
         method: WriteMethod = WriteMethod.COPY,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name=f"sink-{connector.name}", daemon=True)
         self.connector = connector
         self.bootstrap = bootstrap
+        self.security = dict(security or {})
         self.schemas = schemas
         self.producer = producer
         self.stopping = stopping
@@ -203,7 +209,7 @@ class ConnectorTask(threading.Thread):
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
         try:
-            consumer = Consumer(consumer_config(self.bootstrap, self.connector))
+            consumer = Consumer(consumer_config(self.bootstrap, self.connector, self.security))
         except KafkaException as exc:  # e.g. a consumer.override.* librdkafka does not know
             log.error("%s: cannot create the consumer: %s", self.connector.name, exc)
             self.stats.state = "failed"
@@ -535,7 +541,11 @@ def _qualified(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}"
 
 
-def ensure_dead_letter_topics(bootstrap: str, connectors: Sequence[ConnectorConfig]) -> None:
+def ensure_dead_letter_topics(
+    bootstrap: str,
+    connectors: Sequence[ConnectorConfig],
+    security: Mapping[str, Any] | None = None,
+) -> None:
     """Connect creates a missing dead-letter topic with one partition; so do we."""
     wanted = {
         c.dlq_topic: int(c.raw.get("errors.deadletterqueue.topic.replication.factor", "3"))
@@ -544,7 +554,7 @@ def ensure_dead_letter_topics(bootstrap: str, connectors: Sequence[ConnectorConf
     }
     if not wanted:
         return
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({**(security or {}), "bootstrap.servers": bootstrap})
     new = [NewTopic(name, 1, rf) for name, rf in wanted.items()]
     for name, future in admin.create_topics(new, request_timeout=15).items():
         try:
@@ -565,12 +575,15 @@ class SinkService:
         database_url: str,
         lookup: Callable[[int], Any | None],
         method: WriteMethod = WriteMethod.COPY,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.connectors = list(connectors)
         self.bootstrap = bootstrap
+        self.security = dict(security or {})
         self.stopping = threading.Event()
         self.producer = Producer(
             {
+                **self.security,
                 "bootstrap.servers": bootstrap,
                 "acks": "all",
                 "linger.ms": 5,
@@ -580,12 +593,21 @@ class SinkService:
         )
         schemas = WriterSchemas(lookup)
         self.tasks = [
-            ConnectorTask(c, bootstrap, database_url, schemas, self.producer, self.stopping, method)
+            ConnectorTask(
+                c,
+                bootstrap,
+                database_url,
+                schemas,
+                self.producer,
+                self.stopping,
+                method,
+                self.security,
+            )
             for c in self.connectors
         ]
 
     def start(self) -> None:
-        ensure_dead_letter_topics(self.bootstrap, self.connectors)
+        ensure_dead_letter_topics(self.bootstrap, self.connectors, self.security)
         for task in self.tasks:
             task.start()
 

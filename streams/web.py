@@ -20,8 +20,7 @@ from streams import metrics
 NOT_FOUND = 404
 
 
-@app.page("/ready/")
-async def ready(web: View, request: Request) -> Response:
+async def _ready(web: View, request: Request) -> Response:
     recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
     assigned = bool(app.consumer.assignment()) if app.consumer else False
     status = "ready" if recovered and not app.rebalancing and assigned else "starting"
@@ -29,8 +28,7 @@ async def ready(web: View, request: Request) -> Response:
     return web.json(body, status=200 if status == "ready" else 503)
 
 
-@app.page("/metrics/")
-async def metrics_page(web: View, request: Request) -> Response:
+async def _metrics_page(web: View, request: Request) -> Response:
     # As a header: aiohttp refuses a content_type argument that names a charset.
     return web.bytes(metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
@@ -66,6 +64,13 @@ def table_rows() -> Iterator[tuple[str, int]]:
 
 
 metrics.register_worker_state(consumer_lag, table_rows)
+
+
+# Both spellings answer: Faust's own pages end in a slash, Prometheus and people often don't.
+ready = app.page("/ready/", name="ready")(_ready)
+app.page("/ready", name="ready_without_slash")(_ready)
+metrics_page = app.page("/metrics/", name="metrics_page")(_metrics_page)
+app.page("/metrics", name="metrics_page_without_slash")(_metrics_page)
 
 
 def found(web: View, view: dict[str, Any] | None, what: str) -> Response:

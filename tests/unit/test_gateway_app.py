@@ -132,6 +132,17 @@ async def test_streamed_body_under_the_limit_reaches_the_route() -> None:
 # OpenAPI.
 
 
+async def test_docs_load_swagger_ui_from_the_gateway_not_a_cdn() -> None:
+    async with running_gateway() as gw:
+        page = await gw.client.get("/docs")
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower()
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            [url] = [part.split('"')[0] for part in page.text.split('"/')[1:] if asset in part]
+            served = await gw.client.get("/" + url)
+            assert served.status_code == 200 and len(served.content) > 10_000, url
+
+
 def test_openapi_documents_auth_models_and_errors() -> None:
     schema = create_app(state_reader=FakeReader()).openapi()
     assert schema["info"]["title"] == "Momentum gateway"
