@@ -6,6 +6,7 @@ momentum down                                   stop a stack (also one whose lau
 momentum token --sub NAME --role ROLE           print a gateway JWT
 momentum dlq list [TOPIC] [--json]              show dead letters
 momentum dlq replay TOPIC [--limit N]           send dead letters back to their topic
+momentum bench [--quick] [--scenario S]         figures beside their baselines (benchmarks.run)
 """
 
 from __future__ import annotations
@@ -229,6 +230,12 @@ def token_secret(state_dir: Path) -> str | None:
     return None
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.run import bench_main
+
+    return bench_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="momentum", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -264,6 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     from momentum.dlq import add_dlq_commands
 
     add_dlq_commands(sub)
+
+    bench = sub.add_parser(
+        "bench",
+        help="throughput, latency, ingress, sink, recovery and scale beside their baselines",
+        description="See benchmarks/run.py; needs the bench extra (make install).",
+    )
+    from benchmarks.run import add_arguments
+
+    add_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -254,6 +254,11 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
     )
 
 
+def uvicorn_args(app: str, port: int) -> list[str]:
+    """How the gateway is served; `momentum bench` serves its bare endpoint the same way."""
+    return ["-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
+
+
 # -- set-up steps between parts ----------------------------------------------------------------
 
 
@@ -426,16 +431,7 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
     step(
         service_part(
             "gateway",
-            [
-                "-m",
-                "uvicorn",
-                "gateway.main:app",
-                "--host",
-                HOST,
-                "--port",
-                str(ports["gateway"]),
-                "--no-access-log",
-            ],
+            uvicorn_args("gateway.main:app", ports["gateway"]),
             ports["gateway"],
             logs,
             "/ready",
