@@ -9,6 +9,7 @@ messages the size of an encoded PlaceOrder and times them through.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,9 @@ def relay_rate(bootstrap: str, n: int, size: int) -> float:
             return seen >= n + 1  # and the warm-up
 
         consume_until(bootstrap, names["BENCH_RELAY_OUT"], all_through, timeout=600)
-        return n / (time.perf_counter() - began)
+        rate = n / (time.perf_counter() - began)
+        shutil.rmtree(data, ignore_errors=True)  # kept when it failed: the log is there
+        return rate
     finally:
         worker.terminate()
         try:

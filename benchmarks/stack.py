@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,9 @@ class BenchStack:
 
     def stop(self) -> None:
         if self.owned:
-            momentum("down", "--state-dir", str(self.state_dir))
+            stopped = momentum("down", "--state-dir", str(self.state_dir))
+            if stopped.returncode == 0:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 def open_stack(target: Path | None, workers: int = 1) -> BenchStack:
