@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -436,6 +437,8 @@ def bench_main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # A SIGTERM (e.g. from `timeout`) still stops the stack this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     console = Console()
     args.scenarios = [s for s in SCENARIOS if s in (args.scenarios or SCENARIOS)]
     sizes = sizes_of(args)
@@ -487,9 +490,7 @@ def bench_main(args: argparse.Namespace) -> int:
         f"load {load_before[0]:.1f} at start; shared machine)",
         "started_at": started.isoformat(),
         "seconds": (datetime.now(UTC) - started).total_seconds(),
-        "command": " ".join(["momentum", "bench", *sys.argv[2:]])
-        if sys.argv[1:2] == ["bench"]
-        else " ".join(sys.argv),
+        "command": " ".join(["momentum", "bench", *sys.argv[1:]]),
         "scenarios": args.scenarios,
         "quick": args.quick,
         "target": str(args.target) if args.target else None,
@@ -510,3 +511,17 @@ def bench_main(args: argparse.Namespace) -> int:
     print_figures(bench.rows, console)
     console.print(f"report: {json_path}\nchart:  {png_path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="momentum bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return bench_main(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
