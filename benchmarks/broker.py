@@ -134,3 +134,20 @@ def count(written: dict[str, int], topics: Iterable[str]) -> int:
 
 def changelog_writes(written: dict[str, int]) -> int:
     return sum(n for t, n in written.items() if t.endswith("-changelog"))
+
+
+def wait_quiet(
+    bootstrap: str, topics: Iterable[str], still: float = 2.0, timeout: float = 600.0
+) -> float:
+    """Wait until nothing is written to `topics` for `still` seconds (the workers are done
+    with what an earlier run left them); the seconds it took."""
+    wanted = set(topics)
+    began = time.monotonic()
+    last = {t: n for t, n in topic_totals(bootstrap).items() if t in wanted}
+    while time.monotonic() - began < timeout:
+        time.sleep(still)
+        now = {t: n for t, n in topic_totals(bootstrap).items() if t in wanted}
+        if now == last:
+            break
+        last = now
+    return time.monotonic() - began

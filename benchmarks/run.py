@@ -192,6 +192,15 @@ def ensure_catalog(bench: Bench, stack: Any) -> list[str]:
     return bench.catalog
 
 
+def quiet(bench: Bench, stack: Any) -> None:
+    """Start a run only once the workers are done with the last one's tail."""
+    from benchmarks.broker import PIPELINE_TOPICS, wait_quiet
+
+    bench.step("waiting until the workers are idle")
+    waited = wait_quiet(stack.bootstrap, PIPELINE_TOPICS)
+    bench.console.log(f"idle after {waited:.1f}s")
+
+
 def saturation(
     bench: Bench, stack: Any, lines: int, label: str, watch_sink: bool
 ) -> dict[str, Any]:
@@ -201,6 +210,7 @@ def saturation(
 
     catalog = ensure_catalog(bench, stack)
     n = bench.sizes.orders
+    quiet(bench, stack)
     bench.step(f"saga: {n:,} {label} orders at once")
     before = broker.topic_totals(stack.bootstrap)
     run = new_run()
@@ -295,8 +305,9 @@ def run_latency(bench: Bench, stack: Any) -> None:
             saturated = saturation(bench, stack, 1, "single-line", watch_sink=False)["orders_per_s"]
         rate = max(1.0, saturated * bench.sizes.latency_share)
     catalog = ensure_catalog(bench, stack)
+    quiet(bench, stack)
     bench.step(f"latency: {rate:.1f} orders/s offered for {bench.sizes.latency_seconds:.0f}s")
-    samples = open_loop_latency(stack, catalog, rate, bench.sizes.latency_seconds)
+    samples, failures = open_loop_latency(stack, catalog, rate, bench.sizes.latency_seconds)
     if not samples:
         raise RuntimeError("latency: no order settled")
     hops = saga_hops(1)
@@ -310,6 +321,8 @@ def run_latency(bench: Bench, stack: Any) -> None:
         "offered_rate_per_s": rate,
         "saturation_share": rate / saturated if saturated else None,
         "orders_settled": len(samples),
+        "orders_not_settled": len(failures),
+        "not_settled_because": sorted(set(failures))[:5],
         **figures,
         "hops": len(hops),
         "hop_path": hops,
@@ -320,7 +333,8 @@ def run_latency(bench: Bench, stack: Any) -> None:
     bench.figure(
         f"latency POST -> settled at {rate:.0f}/s",
         f"p50 {ms(figures['p50_s'])}, p95 {ms(figures['p95_s'])}, "
-        f"p99 {ms(figures['p99_s'])}, max {ms(figures['max_s'])}",
+        f"p99 {ms(figures['p99_s'])}, max {ms(figures['max_s'])}; "
+        f"{len(failures)} of {len(samples) + len(failures)} not settled in 30 s",
         f"{len(hops)} hops x {ms(rtt)} = {ms(len(hops) * rtt)}",
         f"{figures['p50_s'] / (len(hops) * rtt):.1f}x",
     )
