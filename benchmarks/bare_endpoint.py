@@ -1,43 +1,26 @@
-"""The baseline for the gateway's ingress: a bare FastAPI endpoint taking an order body.
+"""A bare FastAPI endpoint taking the order body: the ingress baseline.
 
-    python -m uvicorn benchmarks.bare_endpoint:app --no-access-log
-
-Same framework, same server and flags as the gateway, same body shape validated
-by a pydantic model, a 202 with a small JSON answer; no authentication, no
-middleware, no Kafka. What the gateway does beyond this is its own cost.
+Served by `benchmarks.http` with the gateway's own uvicorn arguments
+(momentum.stack.uvicorn_args); it validates the same request model and answers
+202 with an order id, and does nothing else (no auth, no Kafka).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import FastAPI, status
-from pydantic import BaseModel
+from fastapi import FastAPI
 
-
-class Line(BaseModel):
-    sku: str
-    quantity: int
-
-
-class Payment(BaseModel):
-    method: str
-    token: str
-
-
-class Order(BaseModel):
-    items: list[Line]
-    payment: Payment
-
-
-class Accepted(BaseModel):
-    order_id: str
-    status: str
-
+from gateway.models import PlaceOrderRequest
 
 app = FastAPI()
 
 
-@app.post("/v1/orders", status_code=status.HTTP_202_ACCEPTED)
-async def place_order(order: Order) -> Accepted:
-    return Accepted(order_id=str(uuid.uuid4()), status="PENDING")
+@app.post("/v1/orders", status_code=202)
+async def place_order(body: PlaceOrderRequest) -> dict[str, str]:
+    return {"order_id": str(uuid.uuid4())}
+
+
+@app.get("/ready")
+async def ready() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,6 +1,7 @@
 """The codec path with envelopes built by hand against built by `schemas.envelopes`.
 
     .venv/bin/python -m benchmarks.codec_path [--number 2000] [--repeat 40]
+    momentum bench --scenario codec          (the same, in the bench's report)
 
 For an OrderCommand carrying a two-line PlaceOrder and an OrderEvent carrying a
 StockReserved, it times in one process: building the value (fresh uuid4 id,
@@ -90,14 +91,9 @@ def time_run(fn: Callable[[], Any], number: int, runs: list[float]) -> None:
     runs.append(timeit.timeit(fn, number=number) / number * 1e6)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--number", type=int, default=2000, help="messages per run")
-    parser.add_argument("--repeat", type=int, default=40, help="runs of each way; the best counts")
-    args = parser.parse_args()
-
-    print(f"us per message, best of {args.repeat} runs of {args.number}")
-    print(f"{'message':26} {'path':20} {'by hand':>8} {'builders':>9} {'diff':>6} {'ratio':>6}")
+def measure(number: int, repeat: int) -> list[dict[str, Any]]:
+    """Best microseconds per message of each case and path, by hand and by the builders."""
+    rows = []
     for label, record, by_hand, by_builders in CASES:
         codec = AvroCodec(record, schema_id=1)
         assert codec.decode(codec.encode(by_hand()))["payload"][0] == by_builders()["payload"][0]
@@ -111,11 +107,31 @@ def main() -> None:
         ]:
             hand_runs: list[float] = []
             built_runs: list[float] = []
-            for _ in range(args.repeat):
-                time_run(hand, args.number, hand_runs)
-                time_run(built, args.number, built_runs)
-            h, b = min(hand_runs), min(built_runs)
-            print(f"{label:26} {path:20} {h:8.2f} {b:9.2f} {b - h:+6.2f} {b / h:6.2f}")
+            for _ in range(repeat):
+                time_run(hand, number, hand_runs)
+                time_run(built, number, built_runs)
+            rows.append(
+                {
+                    "message": label,
+                    "path": path,
+                    "by_hand_us": min(hand_runs),
+                    "builders_us": min(built_runs),
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--number", type=int, default=2000, help="messages per run")
+    parser.add_argument("--repeat", type=int, default=40, help="runs of each way; the best counts")
+    args = parser.parse_args()
+
+    print(f"us per message, best of {args.repeat} runs of {args.number}")
+    print(f"{'message':26} {'path':20} {'by hand':>8} {'builders':>9} {'diff':>6} {'ratio':>6}")
+    for row in measure(args.number, args.repeat):
+        h, b = row["by_hand_us"], row["builders_us"]
+        print(f"{row['message']:26} {row['path']:20} {h:8.2f} {b:9.2f} {b - h:+6.2f} {b / h:6.2f}")
 
 
 if __name__ == "__main__":

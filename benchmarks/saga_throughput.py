@@ -1,309 +1,287 @@
-"""How fast orders go through the saga, against the broker's own speed in the same run.
+"""How fast orders go through the saga, and how long one takes, against the broker.
 
-    .venv/bin/python -m benchmarks.saga_throughput [--orders 2000] [--state-dir D]
-
-Uses a running stack (`momentum up --detach`) or starts one in a temporary
-state directory and stops it afterwards. It prints:
-  - baseline: confluent-kafka produce + consume of the same number of messages
-    on a scratch topic (the broker's ceiling here);
-  - saga: PlaceOrder commands produced straight to `order-commands` until every
-    order is CONFIRMED on the public `orders` topic (every hop of the saga:
-    reserve, authorize over HTTP, commit, capture, publish);
-  - gateway: `POST /v1/orders` requests per second with 16 concurrent clients;
-  - latency: one order at a time from POST to CONFIRMED, against the broker's
-    own produce-to-consume round trip.
-Figures are ratios against the baseline because these machines are shared and
-noisy; absolute numbers vary from run to run.
+Part of `momentum bench` (benchmarks.run): the saturation run (PlaceOrder
+commands produced straight to `order-commands` until every order is CONFIRMED
+on the public `orders` topic), the open-loop latency run through the gateway,
+the number of sequential Kafka hops an order takes (derived from the saga's
+pure rules), and the recovery run (SIGKILL a worker, time until an order
+confirms again).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
+import random
 import signal
 import statistics
-import subprocess
-import sys
-import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from gateway.auth import issue_token
+from benchmarks.broker import consume_until
+from benchmarks.stack import BenchStack
 from schemas import envelopes, messages
+from streams.orders import rules
+
+SELLER = "bench-seller"
 
 
-def momentum(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "momentum.cli", *args], capture_output=True, text=True, check=False
+def producer(stack: BenchStack) -> Producer:
+    return Producer(
+        {"bootstrap.servers": stack.bootstrap, "linger.ms": 5, "partitioner": "murmur2_random"}
     )
 
 
-def stack_status(state_dir: Path) -> dict[str, Any] | None:
-    result = momentum("status", "--json", "--state-dir", str(state_dir))
-    return json.loads(result.stdout) if result.returncode == 0 else None
+def seed_catalog(stack: BenchStack, skus: int, quantity: int, prefix: str) -> list[str]:
+    """`skus` products with `quantity` on hand, sent as inventory commands (as the gateway
+    would), then waited for: the last sku of each partition readable through the gateway."""
+    from core.topics import INVENTORY_COMMANDS, value_codec
+
+    codec = value_codec(INVENTORY_COMMANDS)
+    names = [f"{prefix}-{i:06d}" for i in range(skus)]
+    out = producer(stack)
+    for sku in names:
+        upsert = messages.upsert_product(
+            name="bench",
+            price=Decimal("1.00"),
+            currency="BRL",
+            seller_id=SELLER,
+            low_stock_threshold=0,
+            role="SELLER",
+            transfer_to=None,
+        )
+        restock = messages.restock(quantity=quantity, requested_by=SELLER, role="SELLER")
+        for payload in (upsert, restock):
+            value = codec.encode(envelopes.inventory_command(sku, payload))
+            out.produce(INVENTORY_COMMANDS.name, key=sku.encode(), value=value)
+            out.poll(0)
+    out.flush(60)
+    # Commands of one sku stay in order; a sample of skus (the last ones) all
+    # stocked means the inventory agent has worked through (nearly) the whole batch.
+    headers = stack.headers(SELLER, "seller")
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as http:
+        for sku in names[-min(skus, 16) :]:
+            deadline = time.monotonic() + 900
+            while time.monotonic() < deadline:
+                answer = http.get(f"/v1/inventory/{sku}", headers=headers)
+                if answer.status_code == 200 and answer.json().get("on_hand", 0) >= quantity:
+                    break
+                time.sleep(0.2)
+            else:
+                raise TimeoutError(f"{sku} not stocked after 900 s")
+    return names
 
 
-def consume_until(bootstrap: str, topic: str, done: Any, timeout: float) -> int:
-    """Read `topic` from the start until `done(message)` says all were seen."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-        }
+def place_order_command(order_id: str, skus: list[str]) -> messages.OrderCommand:
+    return envelopes.order_command(
+        order_id,
+        messages.place_order(
+            customer_id="bench",
+            lines=[{"sku": sku, "quantity": 1} for sku in skus],
+            payment={"method": "card", "token": "tok_ok"},
+            request_hash="",
+        ),
     )
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-        seen, deadline = 0, time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in consumer.consume(1000, 0.5):
-                if message.error():
-                    continue
-                seen += 1
-                if done(message):
-                    return seen
-        raise TimeoutError(f"{topic}: not done after {timeout}s ({seen} messages read)")
-    finally:
-        consumer.close()
 
 
-def baseline(bootstrap: str, n: int) -> float:
-    topic = f"bench-baseline-{uuid.uuid4().hex[:8]}"
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    payload = b"x" * 120
-    began = time.perf_counter()
-    for i in range(n):
-        producer.produce(topic, key=str(i).encode(), value=payload)
-        producer.poll(0)
-    producer.flush(30)
-    count = 0
+@dataclass
+class SagaRun:
+    orders: int
+    lines: int
+    seconds: float
+    run: str
+    # time.perf_counter() when the first command was produced.
+    started: float
+    # Seconds since `started`, one per CONFIRMED order as the bench read it.
+    confirmed_at: list[float] = field(default_factory=list)
 
-    def all_seen(_: Any) -> bool:
-        nonlocal count
-        count += 1
-        return count >= n
-
-    consume_until(bootstrap, topic, all_seen, timeout=120)
-    return n / (time.perf_counter() - began)
+    @property
+    def orders_per_second(self) -> float:
+        return self.orders / self.seconds
 
 
-def saga(stack: dict[str, Any], n: int) -> float:
+def new_run() -> str:
+    """An id for one run's orders: their ids start with `bench-<run>-`."""
+    return uuid.uuid4().hex[:8]
+
+
+def saturate(
+    stack: BenchStack, catalog: list[str], n: int, lines: int, run: str | None = None
+) -> SagaRun:
+    """Produce `n` orders of `lines` random skus at once; time until all are CONFIRMED."""
     from core.topics import ORDER_COMMANDS, ORDERS, key_codec, value_codec
 
-    endpoints = stack["endpoints"]
-    bootstrap = endpoints["kafka_bootstrap_servers"]
-    seller = {"Authorization": f"Bearer {issue_token('bench', 'seller', 3600, secret())}"}
-    # Eight skus, so reservations spread over the sku partitions.
-    skus = [f"BENCH-{uuid.uuid4().hex[:8]}" for _ in range(8)]
-    with httpx.Client(base_url=endpoints["gateway_url"], timeout=30) as http:
-        for sku in skus:
-            http.put(
-                f"/v1/products/{sku}",
-                json={"name": "bench", "price": "1.00", "currency": "BRL"},
-                headers=seller,
-            )
-            http.post(f"/v1/inventory/{sku}/restock", json={"quantity": n}, headers=seller)
-        for sku in skus:
-            while http.get(f"/v1/inventory/{sku}", headers=seller).status_code != 200:
-                time.sleep(0.2)
-
     codec, keys, values = value_codec(ORDER_COMMANDS), key_codec(ORDERS), value_codec(ORDERS)
-    run = uuid.uuid4().hex[:8]
-    order_ids = {f"bench-{run}-{i}" for i in range(n)}
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": "murmur2_random"}
-    )
+    run = run or new_run()
+    chosen = random.Random(run)
+    commands = {
+        f"bench-{run}-{i}": place_order_command(f"bench-{run}-{i}", chosen.sample(catalog, lines))
+        for i in range(n)
+    }
+    encoded = {oid: codec.encode(command) for oid, command in commands.items()}
+    out = producer(stack)
     began = time.perf_counter()
-    for i, order_id in enumerate(sorted(order_ids)):
-        sku = skus[i % len(skus)]
-        command = envelopes.order_command(
-            order_id,
-            messages.place_order(
-                customer_id="bench",
-                lines=[{"sku": sku, "quantity": 1}],
-                payment={"method": "card", "token": "tok_ok"},
-                request_hash="",
-            ),
-        )
-        producer.produce(ORDER_COMMANDS.name, key=order_id.encode(), value=codec.encode(command))
-        producer.poll(0)
-    producer.flush(30)
-    pending = set(order_ids)
+    for oid, value in encoded.items():
+        out.produce(ORDER_COMMANDS.name, key=oid.encode(), value=value)
+        out.poll(0)
+    out.flush(30)
+    pending = set(commands)
+    confirmed_at: list[float] = []
 
     def confirmed(message: Any) -> bool:
         key = keys.decode(message.key())
         if key in pending and values.decode(message.value())["status"] == "CONFIRMED":
             pending.discard(key)
+            confirmed_at.append(time.perf_counter() - began)
         return not pending
 
-    consume_until(bootstrap, ORDERS.name, confirmed, timeout=600)
-    return n / (time.perf_counter() - began)
+    consume_until(stack.bootstrap, ORDERS.name, confirmed, timeout=1800)
+    return SagaRun(n, lines, time.perf_counter() - began, run, began, confirmed_at)
 
 
-def round_trip(bootstrap: str, n: int = 20) -> float:
-    """Median seconds for one message from produce to consume (the latency baseline)."""
-    topic = f"bench-rtt-{uuid.uuid4().hex[:8]}"
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-{uuid.uuid4()}",
-            "fetch.wait.max.ms": 50,
-        }
+# -- hops -----------------------------------------------------------------------------------
+
+
+def saga_hops(lines: int) -> list[str]:
+    """The sequential Kafka hops from POST to a settled order, walked through the saga's rules.
+
+    Start with the gateway's PlaceOrder (one hop into the saga), then answer
+    every effect that leaves the saga the way its agent does on the happy
+    path: each Reserve goes to inventory-commands and comes back as
+    StockReserved on order-events, all lines in parallel (one round trip
+    whatever the number of lines); Authorize goes to payment-commands and comes
+    back as AUTHORIZED on order-events. The order is then CONFIRMED in the
+    saga's table, where `GET /v1/orders/{id}?wait` reads it; Commit, Capture
+    and Publish happen after and add no hop to that path.
+    """
+    now = datetime.now(UTC)
+    path = ["gateway -> order-commands -> saga (PlaceOrder)"]
+    order, effects = rules.place_order(
+        None,
+        order_id="o",
+        customer_id="c",
+        lines=[(f"sku-{i}", 1) for i in range(lines)],
+        payment_token="tok_ok",
+        request_hash="",
+        now=now,
+        ttl=timedelta(minutes=15),
     )
-
-    def next_message(timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and not message.error():
-                return
-        raise TimeoutError(f"{topic}: no message within {timeout}s")
-
-    try:
-        producer.produce(topic, value=b"warm-up")
-        producer.flush(10)
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        next_message()
-        times = []
-        for _ in range(n):
-            began = time.perf_counter()
-            producer.produce(topic, value=b"x")
-            producer.flush(10)
-            next_message()
-            times.append(time.perf_counter() - began)
-        return statistics.median(times)
-    finally:
-        consumer.close()
+    while order is not None and not order.settled:
+        reserves = [e for e in effects if isinstance(e, rules.Reserve)]
+        if reserves:
+            path += [
+                f"saga -> inventory-commands -> inventory (ReserveStock x{len(reserves)})",
+                "inventory -> order-events -> saga (StockReserved)",
+            ]
+            effects = []
+            for reserve in reserves:
+                order, more = rules.apply_stock_reserved(order, reserve.sku, Decimal(1), "BRL", now)
+                effects += more
+        elif any(isinstance(e, rules.Authorize) for e in effects):
+            path += [
+                "saga -> payment-commands -> payments (AuthorizePayment; HTTP to the provider)",
+                "payments -> order-events -> saga (PaymentResult AUTHORIZED)",
+            ]
+            order, effects = rules.apply_payment(order, rules.PaymentOutcome.AUTHORIZED, now)
+        else:
+            raise RuntimeError(f"the happy path stalls at {order.status} with {effects}")
+    return path
 
 
-def order_latency(stack: dict[str, Any], n: int = 10) -> float:
-    """Median seconds from POST /v1/orders to CONFIRMED, one order at a time."""
-    seller = {"Authorization": f"Bearer {issue_token('bench', 'seller', 3600, secret())}"}
-    customer = {"Authorization": f"Bearer {issue_token('bench-l', 'customer', 3600, secret())}"}
-    sku = f"BENCH-LAT-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=stack["endpoints"]["gateway_url"], timeout=40) as http:
-        http.put(
-            f"/v1/products/{sku}",
-            json={"name": "bench", "price": "1.00", "currency": "BRL"},
-            headers=seller,
-        )
-        http.post(f"/v1/inventory/{sku}/restock", json={"quantity": n}, headers=seller)
-        while http.get(f"/v1/inventory/{sku}", headers=seller).status_code != 200:
-            time.sleep(0.1)
-        times = []
-        for _ in range(n):
-            began = time.perf_counter()
-            placed = http.post(
-                "/v1/orders",
-                json={
-                    "items": [{"sku": sku, "quantity": 1}],
-                    "payment": {"method": "card", "token": "tok_ok"},
-                },
-                headers={**customer, "Idempotency-Key": str(uuid.uuid4())},
-            ).json()
-            order = http.get(
-                f"/v1/orders/{placed['order_id']}", params={"wait": 30}, headers=customer
-            ).json()
-            assert order["status"] == "CONFIRMED", order
-            times.append(time.perf_counter() - began)
-    return statistics.median(times)
+# -- latency at a fixed offered rate ----------------------------------------------------------
 
 
-def gateway(stack: dict[str, Any], n: int, clients: int = 16) -> float:
-    # One customer per client, as the gateway's per-client rate limit expects.
-    customers = [
-        {"Authorization": f"Bearer {issue_token(f'bench-c{c}', 'customer', 3600, secret())}"}
-        for c in range(clients)
-    ]
-    body = {
-        "items": [{"sku": "BENCH-NONE", "quantity": 1}],
-        "payment": {"method": "card", "token": "tok_ok"},
-    }
-    with httpx.Client(base_url=stack["endpoints"]["gateway_url"], timeout=30) as http:
+def open_loop_latency(
+    stack: BenchStack, catalog: list[str], rate: float, seconds: float
+) -> tuple[list[float], list[str]]:
+    """Seconds from POST /v1/orders to the settled answer of `GET ?wait`, for orders offered
+    at `rate` per second whatever the answers (open loop); each measured from its scheduled
+    start, so a stall counts for every order it delays. Also why orders did not settle within
+    the 30 s wait (those are not among the latencies)."""
+    customers = [stack.headers(f"bench-l{c}", "customer") for c in range(16)]
+    chosen = random.Random(1)
+    total = max(1, int(rate * seconds))
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    with httpx.Client(base_url=stack.gateway_url, timeout=60, limits=limits) as http:
 
-        def post(i: int) -> int:
-            headers = {
-                **customers[i % clients],
-                "Idempotency-Key": f"bench-{i}-{uuid.uuid4().hex[:6]}",
+        def one(i: int, scheduled: float) -> None:
+            headers = {**customers[i % len(customers)], "Idempotency-Key": str(uuid.uuid4())}
+            body = {
+                "items": [{"sku": chosen.choice(catalog), "quantity": 1}],
+                "payment": {"method": "card", "token": "tok_ok"},
             }
-            return http.post("/v1/orders", json=body, headers=headers).status_code
+            placed = http.post("/v1/orders", json=body, headers=headers)
+            if placed.status_code != 202:
+                with lock:
+                    failures.append(f"POST {placed.status_code}")
+                return
+            oid = placed.json()["order_id"]
+            settled = http.get(f"/v1/orders/{oid}", params={"wait": 30}, headers=headers)
+            status = settled.json().get("status") if settled.status_code == 200 else None
+            with lock:
+                if status in {s.value for s in rules.SETTLED}:
+                    latencies.append(time.perf_counter() - scheduled)
+                else:
+                    failures.append(f"GET {settled.status_code} {status}")
 
         began = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=clients) as pool:
-            codes = list(pool.map(post, range(n)))
-        elapsed = time.perf_counter() - began
-    assert set(codes) == {202}, set(codes)
-    return n / elapsed
+        with ThreadPoolExecutor(max_workers=128) as pool:
+            for i in range(total):
+                scheduled = began + i / rate
+                time.sleep(max(0.0, scheduled - time.perf_counter()))
+                pool.submit(one, i, scheduled)
+    return latencies, failures
 
 
-def secret() -> str:
-    from core.settings import get_settings
-    from gateway.auth import require_secret
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
 
-    return require_secret(get_settings().jwt_secret)
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {
+        "p50": at(0.50),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "max": ordered[-1],
+        "mean": statistics.fmean(ordered),
+    }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--state-dir", type=Path)
-    args = parser.parse_args()
+# -- recovery -----------------------------------------------------------------------------
 
-    # A SIGTERM (e.g. from `timeout`) still stops the stack this run started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
-    own = args.state_dir is None
-    state_dir = Path(tempfile.mkdtemp(prefix="momentum-bench-")) if own else args.state_dir
-    stack = stack_status(state_dir)
-    if stack is None:
-        started = momentum("up", "--detach", "--state-dir", str(state_dir))
-        if started.returncode != 0:
-            sys.exit(f"could not start the stack:\n{started.stdout}{started.stderr}")
-        stack = stack_status(state_dir)
-        assert stack is not None
-    # The project's codecs read the registry URL from the settings, tokens the secret.
-    os.environ["SCHEMA_REGISTRY_URL"] = stack["endpoints"]["schema_registry_url"]
-    if not os.environ.get("MOMENTUM_JWT_SECRET"):
-        from momentum.stack import read_jwt_secret
 
-        os.environ["MOMENTUM_JWT_SECRET"] = read_jwt_secret(Path(stack["state_dir"])) or ""
-    try:
-        bootstrap = stack["endpoints"]["kafka_bootstrap_servers"]
-        base = baseline(bootstrap, args.orders)
-        orders = saga(stack, args.orders)
-        http = gateway(stack, args.requests)
-        rtt = round_trip(bootstrap)
-        latency = order_latency(stack)
-        print(f"baseline  broker produce+consume   {base:10.0f} msg/s")
-        print(
-            f"saga      orders to CONFIRMED      {orders:10.1f} orders/s  "
-            f"({orders / base:.4f} of baseline)"
+def recovery(stack: BenchStack, sku: str) -> float:
+    """SIGKILL the first worker; seconds until an order placed right then is CONFIRMED
+    (the launcher restarts the worker, which rebuilds its tables from the changelogs)."""
+    from core.topics import ORDER_COMMANDS, ORDERS, key_codec, value_codec
+
+    pid = stack.worker_pids()["worker-1"]
+    oid = f"bench-recovery-{uuid.uuid4().hex[:8]}"
+    keys, values = key_codec(ORDERS), value_codec(ORDERS)
+    value = value_codec(ORDER_COMMANDS).encode(place_order_command(oid, [sku]))
+    out = producer(stack)
+    began = time.perf_counter()
+    os.kill(pid, signal.SIGKILL)
+    out.produce(ORDER_COMMANDS.name, key=oid.encode(), value=value)
+    out.flush(30)
+
+    def confirmed(message: Any) -> bool:
+        return bool(
+            keys.decode(message.key()) == oid
+            and values.decode(message.value())["status"] == "CONFIRMED"
         )
-        print(
-            f"gateway   POST /v1/orders (16 cl.) {http:10.1f} req/s     "
-            f"({http / base:.4f} of baseline)"
-        )
-        print(f"baseline  broker round trip        {rtt * 1000:10.1f} ms (median)")
-        print(
-            f"latency   POST to CONFIRMED        {latency * 1000:10.1f} ms (median, "
-            f"{latency / rtt:.1f}x the round trip)"
-        )
-    finally:
-        if own:
-            momentum("down", "--state-dir", str(state_dir))
 
-
-if __name__ == "__main__":
-    main()
+    consume_until(stack.bootstrap, ORDERS.name, confirmed, timeout=900)
+    return time.perf_counter() - began

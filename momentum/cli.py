@@ -9,6 +9,7 @@ momentum dlq replay TOPIC [--limit N]           send dead letters back to their 
 momentum ui [TOPIC]                             kaskade on the running stack: admin or one topic
 momentum env                                    export lines of the running stack's settings
 momentum connectors render [--out DIR]          connector configs with this environment's settings
+momentum bench [--quick] [--scenario S]         figures beside their baselines (benchmarks.run)
 """
 
 from __future__ import annotations
@@ -348,6 +349,11 @@ def token_secret(state_dir: Path) -> str | None:
     return None
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """`momentum bench ARGS` is `python -m benchmarks.run ARGS` (see `--help` there)."""
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run", *args.bench_args])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="momentum", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -397,6 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dlq_commands(sub)
     add_connector_commands(sub)
+
+    # The bench parses its own arguments (benchmarks.run): the benchmarks sit on top of
+    # the CLI (they start stacks with it), so the CLI hands over instead of importing them.
+    bench = sub.add_parser(
+        "bench",
+        add_help=False,
+        help="throughput, latency, ingress, sink, recovery and scale beside their baselines",
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
@@ -404,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     # platformdirs (imported by a dependency) warns when a shell has no XDG_RUNTIME_DIR,
     # as in containers and ssh sessions; it falls back to /tmp and nothing is wrong.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # every argument, --help too, is the bench's own
+        return cmd_bench(argparse.Namespace(bench_args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

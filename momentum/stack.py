@@ -263,6 +263,22 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
     )
 
 
+def uvicorn_args(app: str, port: int) -> list[str]:
+    """How the gateway is served; `momentum bench` serves its bare endpoint the same way."""
+    return [
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-keep-alive",
+        str(GATEWAY_KEEP_ALIVE_SECONDS),
+    ]
+
+
 # -- set-up steps between parts ----------------------------------------------------------------
 
 
@@ -478,16 +494,7 @@ def start_stack(sup: Supervisor, opts: StackOptions, say: Callable[[str], None])
         service_part(
             "gateway",
             [
-                "-m",
-                "uvicorn",
-                "gateway.main:app",
-                "--host",
-                HOST,
-                "--port",
-                str(ports["gateway"]),
-                "--no-access-log",
-                "--timeout-keep-alive",
-                str(GATEWAY_KEEP_ALIVE_SECONDS),
+                *uvicorn_args("gateway.main:app", ports["gateway"]),
                 # uvicorn's lines and the gateway's in the stack's log format.
                 "--log-config",
                 str(write_logging_config(run, env["MOMENTUM_LOG_FORMAT"])),
