@@ -30,7 +30,7 @@ from faust.transport.consumer import ThreadDelegateConsumer
 from faust.types import TP
 
 
-class SeekFirstRecovery(Recovery):
+class ReseekingRecovery(Recovery):
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         # Faust's on_recovery_completed with the order of the last steps changed.
         self.log.info("Restore complete!")
@@ -100,9 +100,9 @@ class SeekFirstRecovery(Recovery):
             )
 
 
-class SeekFirstTableManager(TableManager):
+class ReseekingTableManager(TableManager):
     @property
     def recovery(self) -> Recovery:
         if self._recovery is None:
-            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+            self._recovery = ReseekingRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery

@@ -17,7 +17,7 @@ from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from core.recovery import SeekFirstRecovery
+from core.recovery import ReseekingRecovery
 from core.tuning import ConsumerTuning, tuned_app
 
 SOURCE = TP("order-commands", 0)
@@ -80,7 +80,7 @@ async def steps_of(recovery_class: type[Recovery]) -> list[str]:
 
 
 async def test_inputs_are_sought_again_after_the_queues_are_cleared() -> None:
-    assert await steps_of(SeekFirstRecovery) == [
+    assert await steps_of(ReseekingRecovery) == [
         "resume ['order-commands', 'order-events']",
         "seek",
         "seek to start ['order-events']",
@@ -100,4 +100,4 @@ async def test_stock_faust_seeks_once_before_it_clears_the_queues() -> None:
 
 def test_every_app_recovers_seek_first() -> None:
     app = tuned_app(ConsumerTuning(fetch_max_wait_ms=50), "seek-first-app", store="memory://")
-    assert isinstance(app.tables.recovery, SeekFirstRecovery)
+    assert isinstance(app.tables.recovery, ReseekingRecovery)
