@@ -1,20 +1,21 @@
-"""Faust's table recovery, ending with the source partitions resumed last.
+"""Faust's table recovery, ending with the input partitions sought once the queues are clear.
 
 When a worker gets partitions it recovers their tables, then seeks its input
-(source) partitions to their committed offsets and resumes flow. Stock Faust
-resumes fetching the source partitions first, then seeks, then resumes flow
-control, which clears every stream queue. Messages fetched in that window were
-in a queue when it was cleared, while the fetch loop had already moved its read
-offset past them, so their refetch was skipped as seen: they were never
-processed, and the next commit, of later offsets, counted them done. Seen as an
-order placed while its worker restarted that was never processed (a 202, then 404
-for good), once in about 16 runs of `tests/integration/test_ingress.py`; the
-input partition's committed offset was past the PlaceOrder, and nothing of it was
-in any topic or table.
+(source) partitions to their committed offsets and resumes flow control, which
+clears every stream queue. Records fetched between that seek and the clear were
+dropped with the queues while the Kafka client's position had moved past them,
+so they were never processed. Seen as orders placed while their worker
+restarted that were never processed (202, then 404 for good), in about 1 of 10
+runs of `tests/integration/test_ingress.py`: the client's positions were at the
+partitions' ends and Faust's read offsets at the commits; seeking again made the
+worker process them at once.
 
-Here the seek and the queue clear come first, while the source partitions are
-still paused, and the source partitions are resumed last, so every message
-fetched after a rebalance is fetched from the committed offset into empty queues.
+Here the input partitions are sought again after the clear. Partitions with no
+commit yet are sought to their start explicitly both times: the seek to
+committed offsets leaves them alone, and aiokafka then found their start only
+once its lazy lookup of committed offsets answered, which after a restart
+sometimes never came. A record delivered twice by the second seek is processed
+again, which every agent's transitions allow (at-least-once).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from faust.transport.consumer import ThreadDelegateConsumer
 from faust.types import TP
 
 
-class SeekFirstRecovery(Recovery):
+class ReseekingRecovery(Recovery):
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         # Faust's on_recovery_completed with the order of the last steps changed.
         self.log.info("Restore complete!")
@@ -69,26 +70,26 @@ class SeekFirstRecovery(Recovery):
         consumer = self.app.consumer
         assignment = consumer.assignment()
         sources = {tp for tp in assignment if not self._is_changelog_tp(tp)}
+        consumer.resume_partitions(sources)
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
-            timeout = self.app.conf.broker_request_timeout
-            await self._wait(consumer.perform_seek(), timeout=timeout)
-            await self._wait(self._seek_uncommitted(sources), timeout=timeout)
+            await self._seek_sources(sources)
         self.completed.set()
-        # Clears the stream queues: nothing from the source partitions is in them yet.
+        # Clears the stream queues, dropping what was fetched since the seek...
         self.app.flow_control.resume()
         consumer.resume_flow()
-        consumer.resume_partitions(sources)
+        if assignment:
+            # ...so the input is sought again, from where the queues are empty.
+            await self._seek_sources(sources)
         await self.app._fetcher.maybe_start()  # type: ignore[attr-defined]
 
-    async def _seek_uncommitted(self, sources: set[TP]) -> None:
-        """Input partitions with no committed offset, sought to their start now.
+    async def _seek_sources(self, sources: set[TP]) -> None:
+        timeout = self.app.conf.broker_request_timeout
+        await self._wait(self.app.consumer.perform_seek(), timeout=timeout)
+        await self._wait(self._seek_uncommitted(sources), timeout=timeout)
 
-        The seek to committed offsets leaves them alone, and aiokafka then finds their
-        start only once its coordinator's lazy refresh of committed offsets answers,
-        which after a restart sometimes never came: the worker was ready and never
-        fetched them, and what was sent to them waited for good.
-        """
+    async def _seek_uncommitted(self, sources: set[TP]) -> None:
+        """Input partitions with no committed offset, sought to their start now."""
         consumer = cast(ThreadDelegateConsumer, self.app.consumer)
         uncommitted = [tp for tp in sources if consumer._read_offset.get(tp) is None]
         # Momentum reads every input from its start; another policy keeps Faust's behaviour.
@@ -99,9 +100,9 @@ class SeekFirstRecovery(Recovery):
             )
 
 
-class SeekFirstTableManager(TableManager):
+class ReseekingTableManager(TableManager):
     @property
     def recovery(self) -> Recovery:
         if self._recovery is None:
-            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+            self._recovery = ReseekingRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery

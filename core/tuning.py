@@ -10,8 +10,9 @@ is adjusted to the broker it runs against.
   again. Here the flush returns only once every queued record has been handed
   to the Kafka client, whose own flush then waits for the broker's answers.
 
-- Seek-first recovery (always): after a rebalance the input partitions are
-  resumed only once they are sought to their commits (core.recovery).
+- Reseeking recovery (always): after a rebalance the input partitions are
+  sought to their commits again once the stream queues are cleared
+  (core.recovery).
 
 Two consumer adjustments, each off unless its setting asks for it:
 
@@ -43,7 +44,7 @@ from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
 from core import end_offsets
-from core.recovery import SeekFirstTableManager
+from core.recovery import ReseekingTableManager
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    kwargs.setdefault("TableManager", SeekFirstTableManager)
+    kwargs.setdefault("TableManager", ReseekingTableManager)
 
     class App(faust.App):
         def _new_transport(self) -> Any:

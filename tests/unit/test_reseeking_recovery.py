@@ -1,10 +1,9 @@
-"""After a rebalance the worker resumes its input partitions only once they are sought.
+"""After a rebalance the worker seeks its input partitions again once the queues are cleared.
 
-Stock Faust resumes fetching the input (source) partitions, then seeks them to
-their commits, then resumes flow control, which clears the stream queues: what
-was fetched in between was dropped from the queues and its refetch skipped as
-already read, so a message was never processed and a later commit passed it
-(core.recovery). Input partitions with no commit yet are sought to their start
+Stock Faust seeks the input (source) partitions to their commits, then resumes
+flow control, which clears the stream queues: what was fetched in between was
+dropped with the queues, and the client's position was already past it, so it
+was never processed (core.recovery). Input partitions with no commit yet are sought to their start
 explicitly: left to aiokafka's lazy lookup of committed offsets, they were
 sometimes never fetched after a restart. These tests record the order of the
 steps on a real Faust app whose consumer and fetcher are stand-ins.
@@ -18,7 +17,7 @@ from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from core.recovery import SeekFirstRecovery
+from core.recovery import ReseekingRecovery
 from core.tuning import ConsumerTuning, tuned_app
 
 SOURCE = TP("order-commands", 0)
@@ -80,23 +79,25 @@ async def steps_of(recovery_class: type[Recovery]) -> list[str]:
     return steps
 
 
-async def test_inputs_are_sought_then_queues_cleared_then_inputs_resumed() -> None:
-    assert await steps_of(SeekFirstRecovery) == [
+async def test_inputs_are_sought_again_after_the_queues_are_cleared() -> None:
+    assert await steps_of(ReseekingRecovery) == [
+        "resume ['order-commands', 'order-events']",
         "seek",
         "seek to start ['order-events']",
         "clear queues",
         "resume flow",
-        "resume ['order-commands', 'order-events']",
+        "seek",
+        "seek to start ['order-events']",
         "fetch",
     ]
 
 
-async def test_stock_faust_resumes_them_before_it_seeks() -> None:
+async def test_stock_faust_seeks_once_before_it_clears_the_queues() -> None:
     steps = await steps_of(Recovery)
-    assert steps.index("resume ['order-commands', 'order-events']") < steps.index("seek")
+    assert steps.count("seek") == 1 and steps.index("seek") < steps.index("clear queues")
     assert not any(step.startswith("seek to start") for step in steps)
 
 
 def test_every_app_recovers_seek_first() -> None:
     app = tuned_app(ConsumerTuning(fetch_max_wait_ms=50), "seek-first-app", store="memory://")
-    assert isinstance(app.tables.recovery, SeekFirstRecovery)
+    assert isinstance(app.tables.recovery, ReseekingRecovery)
