@@ -15,12 +15,10 @@ The stack is stopped afterwards.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -28,7 +26,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from benchmarks.saga_throughput import momentum, saga, stack_status
+from benchmarks.saga_throughput import saturate, seed_catalog
+from benchmarks.stack import open_stack
 
 
 def count_records(bootstrap: str, quiet_seconds: float = 3.0) -> Counter[str]:
@@ -71,35 +70,27 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
-    state_dir = Path(tempfile.mkdtemp(prefix="momentum-saga-messages-"))
-    started = momentum("up", "--detach", "--state-dir", str(state_dir))
-    if started.returncode != 0:
-        sys.exit(f"could not start the stack:\n{started.stdout}{started.stderr}")
+    stack = open_stack(None)
     try:
-        stack = stack_status(state_dir)
-        assert stack is not None
-        os.environ["SCHEMA_REGISTRY_URL"] = stack["endpoints"]["schema_registry_url"]
-        if not os.environ.get("MOMENTUM_JWT_SECRET"):
-            from momentum.stack import read_jwt_secret
-
-            os.environ["MOMENTUM_JWT_SECRET"] = read_jwt_secret(state_dir) or ""
-        bootstrap = stack["endpoints"]["kafka_bootstrap_servers"]
-        saga(stack, args.warm_up)
+        bootstrap = stack.endpoints["kafka_bootstrap_servers"]
+        # Eight skus, so reservations spread over the sku partitions.
+        catalog = seed_catalog(stack, 8, args.warm_up + args.orders, "MSG")
+        saturate(stack, catalog, args.warm_up, lines=1)
         before = count_records(bootstrap)
 
         record = None
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-            worker = next(p for p in stack["processes"] if p["name"] == "worker-1")
+            worker = stack.worker_pids()["worker-1"]
             spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             record = subprocess.Popen(
-                [spy, "record", "--pid", str(worker["pid"]), "--rate", "100", "--nonblocking"]
+                [spy, "record", "--pid", str(worker), "--rate", "100", "--nonblocking"]
                 + ["--format", "raw", "--output", str(args.profile / "worker.txt")],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1.0)  # py-spy attaches
-        rate = saga(stack, args.orders)
+        rate = saturate(stack, catalog, args.orders, lines=1).orders_per_second
         if record is not None:
             record.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
             record.wait(60)
@@ -114,12 +105,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {count / n:6.2f}  {topic}")
         print(f"  {sum(added.values()) / n:6.2f}  all topics")
         print(f"  {changelog / n:6.2f}  of which changelog writes")
-        print("(includes the few commands that seed the run's products and stock)")
         if args.profile:
             print(f"worker profile: {args.profile / 'worker.txt'}")
     finally:
-        momentum("down", "--state-dir", str(state_dir))
-        shutil.rmtree(state_dir, ignore_errors=True)
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ The gateway, the sink and the CLI never import this module.
 
 from __future__ import annotations
 
-from core.observe import faust_logging_config
 from core.kafka_clients import faust_credentials
+from core.observe import faust_logging_config
 from core.settings import get_settings
 from core.tuning import ConsumerTuning, tuned_app
 

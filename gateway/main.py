@@ -26,8 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import tracing
 from core.http_observe import NATIVE_TRACING_OFF, observe_requests
-from core.observe import configure_logging
 from core.kafka_clients import aiokafka_config, registry_auth
+from core.observe import configure_logging
 from core.settings import Settings, get_settings
 from gateway.auth import InsecureSecret, require_secret
 from gateway.commands import CommandPublisher

@@ -17,8 +17,8 @@ from types import FrameType
 
 import uvicorn
 
-from core.observe import configure_logging
 from core.kafka_clients import librdkafka_config, registry_auth
+from core.observe import configure_logging
 from core.settings import get_settings
 from schemas.registry import SchemaRegistryClient
 from sinks.api import create_app
