@@ -25,12 +25,13 @@ $(UI_VENV)/.installed: Makefile
 run: install
 	$(BIN)/momentum up --demo
 
+# Unit and integration tests, then the fault-injection suite as a second session
+# (its stacks of its own kill workers and stop Postgres; figures printed with -s).
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/chaos -s
 
-# The fault-injection suite (tests/chaos, stacks of its own): not part of
-# `make test` until its all-faults scenario passes again (see README,
-# Reliability and security).
+# The fault-injection suite alone.
 chaos: install
 	$(BIN)/python -m pytest tests/chaos -s
 
