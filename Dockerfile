@@ -20,6 +20,7 @@ COPY gateway ./gateway
 COPY schemas ./schemas
 COPY sinks ./sinks
 COPY momentum ./momentum
+COPY benchmarks ./benchmarks
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM python:3.11.11-slim-bookworm
