@@ -72,6 +72,31 @@ def inject() -> list[tuple[str, bytes]]:
     return [(key, value.encode()) for key, value in carrier.items() if key in HEADERS]
 
 
+def current_traceparent() -> str | None:
+    """The current span's W3C traceparent, to keep with state; None when tracing is off."""
+    if not ENABLED:
+        return None
+    return dict(inject()).get("traceparent", b"").decode() or None
+
+
+@contextmanager
+def continuing(name: str, traceparent: str | None, order_id: str) -> Iterator[Any]:
+    """A span continuing a trace kept with an order (`traceparent`); nothing when tracing
+    is off or no trace was kept."""
+    if not ENABLED or not traceparent:
+        yield None
+        return
+    from opentelemetry.trace import SpanKind
+
+    with _tracer.start_as_current_span(
+        name,
+        context=_context({"traceparent": traceparent}),
+        kind=SpanKind.PRODUCER,
+        attributes={"momentum.order_id": order_id},
+    ) as span:
+        yield span
+
+
 def _context(carrier: Mapping[str, str]) -> Any:
     from opentelemetry import propagate
 

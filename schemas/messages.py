@@ -568,6 +568,9 @@ class OrderState(TypedDict):
     # The correlation id of the request that placed the order; the expiry timer's ExpireOrder
     # carries it, so one order is one correlation id end to end.
     correlation_id: str | None
+    # The W3C traceparent of the step that placed the order, when tracing is on; the expiry timer's
+    # ExpireOrder continues that trace, so one order is one trace.
+    trace_parent: str | None
 
 
 class OrdersPerMinute(TypedDict):

@@ -29,7 +29,7 @@ from typing import Any
 
 import faust
 
-from core import observe
+from core import observe, tracing
 from core.app import app, settings
 from core.errors import RuleError
 from core.topics import (
@@ -156,9 +156,12 @@ async def apply_order_message(
         # The last transition's effects go out (again) before its outbox is replaced.
         await resend_outbox(order, state)
     # The state first, with the effects it asks for; then the effects (see the docstring).
-    # The order keeps the correlation id it was placed under (the expiry timer sends it).
-    correlation_id = (state or {}).get("correlation_id") or observe.current().correlation_id
-    orders[order_id] = order_to_state(new, effects, origin, correlation_id)
+    # The order keeps the correlation id and the trace it was placed under (the expiry
+    # timer sends under them).
+    kept = state or {}
+    correlation_id = kept.get("correlation_id") or observe.current().correlation_id
+    trace_parent = kept.get("trace_parent") or tracing.current_traceparent()
+    orders[order_id] = order_to_state(new, effects, origin, correlation_id, trace_parent)
     if order is None or order.status is not new.status:
         log_transition(order, new)
     if new.settled:
@@ -271,7 +274,11 @@ async def ask_to_expire(now_ms: int) -> None:
     for order_id in overdue(open_orders, now_ms):
         command = envelopes.order_command(order_id, messages.expire_order())
         state = orders.get(order_id)
-        # Under the order's own correlation id: one order is one correlation id end to end.
-        correlation_id = state.get("correlation_id") if state else None
-        with observe.bound(observe.Ids(correlation_id, order_id, command["command_id"])):
+        # Under the order's own correlation id and trace: one order is one of each.
+        kept = state or {}
+        ids = observe.Ids(kept.get("correlation_id"), order_id, command["command_id"])
+        with (
+            tracing.continuing("expire overdue order", kept.get("trace_parent"), order_id),
+            observe.bound(ids),
+        ):
             await sending.send(ORDER_COMMANDS, order_id, command)

@@ -44,13 +44,15 @@ def order_to_state(
     outbox: list[rules.Effect] | None = None,
     outbox_origin: messages.MessageOrigin | None = None,
     correlation_id: str | None = None,
+    trace_parent: str | None = None,
 ) -> dict[str, Any]:
     """The OrderState record, with the effects its transition asked for and their origin,
-    and the correlation id of the request that placed the order."""
+    and the correlation id and trace context of the request that placed the order."""
     return {
         "outbox": [outbox_entry(effect) for effect in outbox or ()],
         "outbox_origin": outbox_origin,
         "correlation_id": correlation_id,
+        "trace_parent": trace_parent,
         "order_id": order.order_id,
         "customer_id": order.customer_id,
         "status": order.status.value,

@@ -88,3 +88,52 @@ def test_a_dead_letter_keeps_the_trace_context_too() -> None:
         {"traceparent": b"00-ab-cd-01", "correlation.id": b"c", "other": b"x"}
     )
     assert dict(kept) == {"traceparent": b"00-ab-cd-01", "correlation.id": b"c"}
+
+
+async def test_an_expiry_continues_the_trace_of_the_step_that_placed_the_order(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schemas import envelopes, messages
+    from streams import sending
+    from streams.orders import agents
+    from tests.support.agents import install
+
+    wire = install(monkeypatch, agents, "orders", "open_orders")
+    carried: list[str | None] = []
+
+    async def send(spec: Any, key: str, value: Any) -> None:
+        carried.append(tracing.current_traceparent())  # what this send's headers carry
+        await wire.send(spec, key, value)
+
+    monkeypatch.setattr(sending, "send", send)
+    place = envelopes.order_command(
+        "o-1",
+        messages.place_order(
+            customer_id="alice",
+            lines=[{"sku": "a", "quantity": 1}],
+            payment={"method": "CARD", "token": "tok_ok"},
+            request_hash="h",
+        ),
+    )
+    origin: messages.MessageOrigin = {"topic": "order-commands", "partition": 0, "offset": 7}
+    with tracing.serving("the saga's step", {}) as placing:
+        await agents.apply_order_message("o-1", place, origin)
+    trace_id = f"{placing.get_span_context().trace_id:032x}"
+    assert agents.orders["o-1"]["trace_parent"].split("-")[1] == trace_id
+
+    carried.clear()
+    agents.open_orders[b"o-1"] = 0  # overdue
+    await agents.ask_to_expire(1)
+
+    [expire] = [s for s in spans.get_finished_spans() if s.name == "expire overdue order"]
+    assert f"{expire.context.trace_id:032x}" == trace_id
+    [traceparent] = carried
+    assert traceparent is not None and traceparent.split("-")[1] == trace_id
+    assert wire.on("order-commands")[-1]["payload"] == messages.expire_order()
+
+
+def test_with_tracing_off_nothing_is_kept_and_no_span_is_made() -> None:
+    assert tracing.ENABLED is False
+    assert tracing.current_traceparent() is None
+    with tracing.continuing("expire overdue order", "00-" + "1" * 32 + "-" + "2" * 16 + "-01", "o"):
+        assert tracing.current_traceparent() is None
