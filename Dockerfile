@@ -35,11 +35,12 @@ COPY --from=build /wheels /wheels
 # (core.tracing).
 RUN pip install --no-deps /wheels/*.whl && rm -rf /wheels
 
-# /data holds the workers' RocksDB tables; created here so a fresh named volume
-# mounted on it belongs to the runtime user.
+# /data holds the workers' RocksDB tables, /connectors the connector configs
+# topics-init renders; created here so a fresh named volume mounted on either
+# belongs to the runtime user.
 RUN useradd --system --uid 10001 --create-home --home-dir /home/momentum momentum \
-    && mkdir -p /data \
-    && chown momentum:momentum /data
+    && mkdir -p /data /connectors \
+    && chown momentum:momentum /data /connectors
 USER momentum
 WORKDIR /home/momentum
 ENV MOMENTUM_DATA_DIR=/data/worker

@@ -815,13 +815,32 @@ def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
     return found
 
 
+def named_volume_at(service: dict[str, Any], target: str) -> str:
+    """The named volume mounted at `target` in the service."""
+    for volume in service.get("volumes") or []:
+        source, mounted = volume.split(":")[:2]
+        if mounted == target and not source.startswith((".", "/")):
+            return str(source)
+    raise AssertionError(f"no named volume at {target}")
+
+
 def test_connect_init_mounts_and_runs_the_registration_script(
     services: dict[str, dict[str, Any]],
 ) -> None:
     init = services["connect-init"]
     mounts = bind_mounts(init)
     env = environment(init)
-    assert mounts[env["CONNECTORS_DIR"]] == CONNECTORS_DIR.resolve(), "connectors/ is mounted"
+    # It registers what connectors-render wrote from connectors/ with this environment's
+    # settings, through a named volume both mount.
+    render = services["connectors-render"]
+    rendered = named_volume_at(init, env["CONNECTORS_DIR"])
+    source = bind_mounts(render)
+    words = command_words(render)
+    assert words[:3] == ["momentum", "connectors", "render"]
+    assert source[words[words.index("--connectors") + 1]] == CONNECTORS_DIR.resolve()
+    assert named_volume_at(render, words[words.index("--out") + 1]) == rendered
+    assert init["depends_on"]["connectors-render"]["condition"] == "service_completed_successfully"
+    assert dockerfile_of(render) == MOMENTUM_DOCKERFILE, "renders with the project's image"
     script = next(t for t, source in mounts.items() if source == REGISTER_SCRIPT.resolve())
     assert script in command_words(init, "entrypoint") + command_words(init)
     points_at(env["CONNECT_URL"], "connect", services)
