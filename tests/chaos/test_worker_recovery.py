@@ -389,6 +389,8 @@ def start_fresh_worker(
     raw = Path(f"/proc/{worker_pid}/environ").read_bytes()
     env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
     env["MOMENTUM_DATA_DIR"] = str(data_dir)
+    # Text lines: the test reads Faust's highwater table from this worker's log.
+    env["MOMENTUM_LOG_FORMAT"] = "text"
     command = [sys.executable, "-m", "faust", "-A", "streams.app", "worker", "-l", "info",
                "--web-host", "127.0.0.1", "--web-port", str(port)]  # fmt: skip
     with open(log, "wb") as out:
