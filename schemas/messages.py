@@ -688,6 +688,21 @@ class StockState(TypedDict):
     updated_at: datetime
 
 
+class VoidRecheck(TypedDict):
+    """A void that found no payment while the order's authorization may still land (table
+    void-rechecks): asked again until then.
+    """
+
+    # Epoch ms until which the void is asked again (the late-authorization window from its first
+    # miss).
+    deadline_ms: int
+    # The correlation id of the void that found nothing; the void asked again carries it.
+    correlation_id: str | None
+    # The W3C traceparent of that void's step, when tracing is on; the void asked again continues
+    # it.
+    trace_parent: str | None
+
+
 def set_cart_line(
     *,
     sku: str,

@@ -37,6 +37,10 @@ class AvroTable:
     def __setitem__(self, key: str, value: dict[str, Any]) -> None:
         self.table[key.encode()] = self.codec.encode(value)
 
+    def pop(self, key: str) -> None:
+        """Remove `key`'s row (a tombstone in the changelog), if there is one."""
+        self.table.pop(key.encode(), None)
+
     def __contains__(self, key: str) -> bool:
         return key.encode() in self.table
 

@@ -6,7 +6,8 @@ from tables.codec import AvroTable, bytes_table
 payments = AvroTable(bytes_table(app, "payments", "Payment state per order id."), "PaymentRecord")
 
 # Voids that found no payment while the order's authorization may still land (it
-# went unanswered): the epoch ms until which the void is asked again.
-unconfirmed_voids = bytes_table(
-    app, "unconfirmed-voids", "Deadline (epoch ms) per void asked again.", value_type=int
+# went unanswered): until when the void is asked again, and the correlation id and
+# trace it was asked under, which the void asked again carries.
+void_rechecks = AvroTable(
+    bytes_table(app, "void-rechecks", "Voids asked again, per order id."), "VoidRecheck"
 )

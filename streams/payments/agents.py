@@ -16,6 +16,7 @@ from typing import Any
 import faust
 from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_exponential
 
+from core import observe, tracing
 from core.app import app, settings
 from core.errors import RuleError
 from core.topics import ORDER_EVENTS, PAYMENT_COMMANDS, PAYMENTS
@@ -28,7 +29,7 @@ from streams.payments.client import CardProviderClient, OperationOutcome, Operat
 from streams.payments.records import payment_record
 from streams.payments.rules import PaymentStatus
 from streams.steps import check_key, consume, send_then_store
-from tables.payments import payments, unconfirmed_voids
+from tables.payments import payments, void_rechecks
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +125,10 @@ async def authorize(
 
 
 def track_unconfirmed_void(order_id: str, *, found: bool, authorization_unanswered: bool) -> None:
-    """Keep unconfirmed-voids in step with the void's answer (rules.follow_up_void); the
-    timer below re-sends the voids listed there."""
-    key = order_id.encode()
-    deadline = unconfirmed_voids.get(key)
+    """Keep void-rechecks in step with the void's answer (rules.follow_up_void); the timer
+    below asks the voids listed there again, under the ids this void was asked under."""
+    recheck = void_rechecks.get(order_id)
+    deadline = recheck["deadline_ms"] if recheck is not None else None
     follow_up = rules.follow_up_void(
         deadline,
         found=found,
@@ -138,10 +139,14 @@ def track_unconfirmed_void(order_id: str, *, found: bool, authorization_unanswer
     if follow_up.gave_up:
         log.info("order %s: no authorization landed for its void; not asking again", order_id)
     if follow_up.deadline is None:
-        if deadline is not None:
-            unconfirmed_voids.pop(key, None)
-    elif follow_up.deadline != deadline:
-        unconfirmed_voids[key] = follow_up.deadline
+        if recheck is not None:
+            void_rechecks.pop(order_id)
+    elif recheck is None:
+        void_rechecks[order_id] = {
+            "deadline_ms": follow_up.deadline,
+            "correlation_id": observe.current().correlation_id,
+            "trace_parent": tracing.current_traceparent(),
+        }
 
 
 def epoch_ms() -> int:
@@ -154,10 +159,15 @@ async def ask_unconfirmed_voids_again() -> None:
 
 
 async def resend_unconfirmed_voids() -> None:
-    for key, _deadline in list(unconfirmed_voids.items()):
-        order_id = key.decode() if isinstance(key, bytes) else str(key)
+    for order_id, recheck in list(void_rechecks.items()):
         void = envelopes.payment_command(order_id, messages.void_payment())
-        await sending.send(PAYMENT_COMMANDS, order_id, void)
+        # Under the first void's correlation id and trace: the order's story stays one.
+        ids = observe.Ids(recheck["correlation_id"], order_id, void["command_id"])
+        with (
+            tracing.continuing("ask void again", recheck["trace_parent"], order_id),
+            observe.bound(ids),
+        ):
+            await sending.send(PAYMENT_COMMANDS, order_id, void)
 
 
 async def settling(

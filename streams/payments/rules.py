@@ -75,7 +75,7 @@ def is_news(stored: str | None, status: PaymentStatus) -> bool:
 
 @dataclass(frozen=True)
 class VoidFollowUp:
-    """What becomes of a void's entry in unconfirmed-voids."""
+    """What becomes of a void's entry in void-rechecks."""
 
     # Epoch ms until which the void is asked again; None: it is not asked again.
     deadline: int | None

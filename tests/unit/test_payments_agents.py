@@ -44,7 +44,7 @@ class Provider:
 
 @pytest.fixture
 def wire(monkeypatch: pytest.MonkeyPatch) -> Wire:
-    return install(monkeypatch, agents, "payments", "unconfirmed_voids")
+    return install(monkeypatch, agents, "payments", "void_rechecks")
 
 
 def use(monkeypatch: pytest.MonkeyPatch, provider: Provider) -> Provider:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from core import observe
 from schemas import envelopes, messages
 from streams import sending
 from streams.payments import agents
@@ -53,18 +54,20 @@ class Provider:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     sent: list[tuple[str, str, Any]] = []
+    correlations: list[str | None] = []  # the correlation id each message went under
 
     async def send(spec: Any, key: str, value: Any) -> None:
         sent.append((spec.name, key, value))
+        correlations.append(observe.current().correlation_id)
 
     provider = Provider()
     monkeypatch.setattr(sending, "send", send)
     monkeypatch.setattr(sending, "publish", send)
     monkeypatch.setattr(agents, "payments", Table())
-    monkeypatch.setattr(agents, "unconfirmed_voids", Table())
+    monkeypatch.setattr(agents, "void_rechecks", Table())
     monkeypatch.setattr(agents, "provider", lambda: provider)
     monkeypatch.setitem(agents.OPERATIONS, messages.VOID_PAYMENT, Provider.void)
-    return {"sent": sent, "provider": provider}
+    return {"sent": sent, "provider": provider, "correlations": correlations}
 
 
 AUTHORIZE = envelopes.payment_command(
@@ -84,7 +87,7 @@ async def test_a_void_after_an_unanswered_authorization_is_asked_again_until_it_
     assert replies(world["sent"]) == ["UNAVAILABLE"]
 
     await agents.apply_payment_command("o-1", VOID)  # reaches the provider first
-    assert b"o-1" in agents.unconfirmed_voids
+    assert "o-1" in agents.void_rechecks
 
     world["sent"].clear()
     await agents.resend_unconfirmed_voids()
@@ -95,7 +98,7 @@ async def test_a_void_after_an_unanswered_authorization_is_asked_again_until_it_
     world["sent"].clear()
     await agents.apply_payment_command("o-1", VOID)
     assert replies(world["sent"]) == ["VOIDED"]
-    assert b"o-1" not in agents.unconfirmed_voids
+    assert "o-1" not in agents.void_rechecks
 
 
 async def test_asking_stops_when_the_window_has_passed(
@@ -103,10 +106,10 @@ async def test_asking_stops_when_the_window_has_passed(
 ) -> None:
     await agents.apply_payment_command("o-1", AUTHORIZE)
     await agents.apply_payment_command("o-1", VOID)
-    deadline = agents.unconfirmed_voids[b"o-1"]
+    deadline = agents.void_rechecks["o-1"]["deadline_ms"]
     monkeypatch.setattr(agents, "epoch_ms", lambda: deadline)
     await agents.apply_payment_command("o-1", VOID)
-    assert b"o-1" not in agents.unconfirmed_voids
+    assert "o-1" not in agents.void_rechecks
 
 
 async def test_a_void_of_an_answered_authorization_is_not_asked_again(
@@ -114,4 +117,16 @@ async def test_a_void_of_an_answered_authorization_is_not_asked_again(
 ) -> None:
     agents.payments["o-1"] = {"status": "DECLINED", "payment_id": "pay-1"}
     await agents.apply_payment_command("o-1", VOID)
-    assert b"o-1" not in agents.unconfirmed_voids
+    assert "o-1" not in agents.void_rechecks
+
+
+async def test_the_void_asked_again_carries_the_first_voids_correlation_id(
+    world: dict[str, Any],
+) -> None:
+    with observe.bound(observe.Ids("corr-cancel", "o-1")):
+        await agents.apply_payment_command("o-1", AUTHORIZE)
+        await agents.apply_payment_command("o-1", VOID)
+    world["correlations"].clear()
+    await agents.resend_unconfirmed_voids()  # the timer: no message in hand, no ids bound
+    assert world["correlations"] == ["corr-cancel"]
+    assert observe.current().correlation_id is None
