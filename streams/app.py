@@ -9,7 +9,6 @@ imports it.
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import Any
 
 from core import tracing
@@ -18,9 +17,6 @@ from streams import flows
 
 for module in (*flows.flow_modules(), "streams.web"):
     importlib.import_module(module)
-
-# httpx logs every request at INFO: one line per provider call is noise on the hot path.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @app.on_worker_init.connect

@@ -300,7 +300,7 @@ async def test_connection_refused_is_unavailable() -> None:
         result = await client.authorize(new_order(), AMOUNT, "EUR", "tok_ok")
     assert result.status is PaymentStatus.UNAVAILABLE
     assert result.attempts == 2
-    assert "ConnectError" in (result.detail or "")
+    assert "Cannot connect" in (result.detail or "")
 
 
 async def test_capture_then_refund_are_idempotent(
