@@ -105,3 +105,32 @@ async def test_a_cancelled_call_is_never_retried() -> None:
     with pytest.raises(asyncio.CancelledError):
         await retry_async(attempt, retry_on=lambda exc: True, attempts=3, wait=fixed_wait(0))
     assert call() == 2  # it was called once
+
+
+async def test_a_coroutine_s_first_failure_counts_as_its_first_attempt() -> None:
+    # The first attempt runs before any retrier exists; the policy must still see it.
+    heard: list[tuple[int, float]] = []
+    call = failing(5, lambda n: OSError(n))
+
+    async def attempt() -> int:
+        return call()
+
+    with pytest.raises(OSError) as caught:
+        await retry_async(
+            attempt,
+            retry_on=OSError,
+            attempts=3,
+            wait=linear_backoff(0.001),
+            on_retry=lambda exc, delay: heard.append((exc.args[0], delay)),
+        )
+    assert caught.value.args == (3,)
+    assert heard == [(1, 0.001), (2, 0.002)]
+
+    not_retried = failing(1, lambda n: ValueError(n))
+
+    async def refused() -> int:
+        return not_retried()
+
+    with pytest.raises(ValueError):
+        await retry_async(refused, retry_on=OSError, attempts=3, wait=fixed_wait(0))
+    assert not_retried() == 2  # it was called once
