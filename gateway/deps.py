@@ -1,8 +1,10 @@
 """FastAPI dependencies, as `Annotated` aliases the routes take as parameters.
 
 The app's long-lived parts (settings, publisher, state reader, recent orders)
-live on `app.state`, put there by `gateway.main.create_app`; these aliases are
-the only way routes reach them, so tests can swap any of them.
+live on `app.state`, put there by `gateway.main.create_app`; routes reach them
+through these aliases, or, on `POST /v1/orders`, where each dependency node is a
+measurable share of the request, through the plain accessors `publisher_of` and
+`recent_orders`. Either way tests swap a part by setting it on `app.state`.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_publisher(request: Request) -> CommandPublisher:
+def publisher_of(request: Request) -> CommandPublisher:
     publisher: CommandPublisher = request.app.state.publisher
     return publisher
+
+
+async def get_publisher(request: Request) -> CommandPublisher:
+    return publisher_of(request)
 
 
 async def get_producer(request: Request) -> CommandProducer:
@@ -52,7 +58,7 @@ async def get_state_reader(request: Request) -> StateReads:
     return reader
 
 
-async def get_recent_orders(request: Request) -> RecentOrders:
+def recent_orders(request: Request) -> RecentOrders:
     recent: RecentOrders = request.app.state.recent_orders
     return recent
 
@@ -82,7 +88,6 @@ PublisherDep = Annotated[CommandPublisher, Depends(get_publisher)]
 ProducerDep = Annotated[CommandProducer, Depends(get_producer)]
 RegistryHttpDep = Annotated[httpx.AsyncClient, Depends(get_registry_http)]
 StateReaderDep = Annotated[StateReads, Depends(get_state_reader)]
-RecentOrdersDep = Annotated[RecentOrders, Depends(get_recent_orders)]
 IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]
 
 # Who may call: any valid token, or only some roles.
