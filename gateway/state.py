@@ -48,7 +48,7 @@ class StateReads(Protocol):
     """What the routes read: one key of one worker view, as the route's model."""
 
     async def read(
-        self, view: str, key: str, model: type[M], *, query: str | None = None
+        self, view: str, key: str, model: type[M], *, query: str | None = None, wait: float = 0
     ) -> M | None: ...
     async def aclose(self) -> None: ...
 
@@ -72,6 +72,7 @@ class StateReader:
             # Faust may answer a key owned elsewhere with a redirect.
             follow_redirects=True,
         )
+        self._timeout = timeout
         self._retries = retries
         self._retry_delay = retry_delay
 
@@ -79,22 +80,25 @@ class StateReader:
         await self._http.aclose()
 
     async def read(
-        self, view: str, key: str, model: type[M], *, query: str | None = None
+        self, view: str, key: str, model: type[M], *, query: str | None = None, wait: float = 0
     ) -> M | None:
         """The worker view `/<view>/<key>/` as `model`, None on 404.
 
         With `query`, the key goes as that query parameter of `/<view>/` instead:
         for keys that are free text (token subjects), which must not become path
-        segments.
+        segments. With `wait`, the view may hold the request that many seconds
+        (the orders view does, until the order settles).
         """
-        if query is not None:
-            return await self._read(f"/{view}/", model, {query: key})
-        return await self._read(f"/{view}/{quote(key, safe='')}/", model)
+        params = {query: key} if query is not None else {}
+        if wait > 0:
+            params["wait"] = f"{wait:.3f}"
+        path = f"/{view}/" if query is not None else f"/{view}/{quote(key, safe='')}/"
+        return await self._read(path, model, params or None, wait)
 
     async def _read(
-        self, path: str, model: type[M], params: dict[str, str] | None = None
+        self, path: str, model: type[M], params: dict[str, str] | None = None, wait: float = 0
     ) -> M | None:
-        body = await self._get(path, params)
+        body = await self._get(path, params, wait)
         if body is None:
             return None
         try:
@@ -105,10 +109,12 @@ class StateReader:
                 malformed=True,
             ) from exc
 
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any | None:
+    async def _get(
+        self, path: str, params: dict[str, str] | None = None, wait: float = 0
+    ) -> Any | None:
         try:
             return await retry_async(
-                lambda: self._get_once(path, params),
+                lambda: self._get_once(path, params, wait),
                 # Rebalancing workers answer 5xx or drop connections for a moment: worth
                 # another try. An answer against the contract would only come again.
                 retry_on=lambda exc: isinstance(exc, WorkerUnavailable) and not exc.malformed,
@@ -120,9 +126,12 @@ class StateReader:
                 log.warning("state read failed: %s", exc.detail)
             raise
 
-    async def _get_once(self, path: str, params: dict[str, str] | None) -> Any | None:
+    async def _get_once(
+        self, path: str, params: dict[str, str] | None, wait: float = 0
+    ) -> Any | None:
         try:
-            response = await self._http.get(path, params=params)
+            # A held request gets its wait on top of the usual timeout.
+            response = await self._http.get(path, params=params, timeout=self._timeout + wait)
         except httpx.HTTPError as exc:
             raise WorkerUnavailable(
                 f"worker unreachable at {self._http.base_url}: {type(exc).__name__}"

@@ -51,7 +51,11 @@ from streams.orders.rules import SETTLED, Status
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 MAX_WAIT_SECONDS = 30.0
-# How often a waiting GET asks the worker again.
+# A waiting GET asks the worker to hold the read until the order settles, at most
+# this long at a time: if the order's partition moves to another worker meanwhile,
+# the next slice's read finds it there (streams.orders.views).
+WORKER_WAIT_SLICE_SECONDS = 1.0
+# How soon a waiting GET asks again when the worker answered at once.
 POLL_INTERVAL_SECONDS = 0.075
 
 OrderIdPath = Annotated[uuid.UUID, Path(description="The id returned when the order was placed")]
@@ -144,7 +148,10 @@ async def get_order(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        order = await reader.read("orders", oid, StoredOrder)
+        # The worker holds the read until the order settles, a slice at a time.
+        held = min(WORKER_WAIT_SLICE_SECONDS, max(0.0, deadline - loop.time()))
+        asked = loop.time()
+        order = await reader.read("orders", oid, StoredOrder, wait=held)
         remaining = deadline - loop.time()
         if order is not None:
             if not may_see(principal, order.customer_id):
@@ -155,7 +162,10 @@ async def get_order(
             # Unknown to the workers. With ?wait it may still be on its way (accepted
             # by this or another gateway a moment ago), so only give up at the deadline.
             raise not_found(oid)
-        await asyncio.sleep(min(POLL_INTERVAL_SECONDS, remaining))
+        if loop.time() - asked < held / 2:
+            # Answered unsettled without holding the read (an unknown order, or a worker
+            # that does not hold): ask again after a poll interval.
+            await asyncio.sleep(min(POLL_INTERVAL_SECONDS, remaining))
 
 
 @router.post(

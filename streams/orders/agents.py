@@ -49,6 +49,7 @@ from core.topics import (
 from schemas import envelopes, messages
 from streams import metrics, sending
 from streams.orders import rules
+from streams.orders.changes import order_changes
 from streams.orders.records import (
     line_records,
     order_from_state,
@@ -203,6 +204,7 @@ async def apply_order_message(
     correlation_id = kept.get("correlation_id") or observe.current().correlation_id
     trace_parent = kept.get("trace_parent") or tracing.current_traceparent()
     orders[order_id] = order_to_state(new, effects, origin, correlation_id, trace_parent)
+    order_changes.changed(order_id)  # a GET waiting on this order answers now
     if order is None or order.status is not new.status:
         log_transition(order, new)
     if new.settled:

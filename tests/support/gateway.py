@@ -86,9 +86,10 @@ class FakeReader:
     closed: bool = False
 
     async def read(
-        self, view: str, key: str, model: type[M], *, query: str | None = None
+        self, view: str, key: str, model: type[M], *, query: str | None = None, wait: float = 0
     ) -> M | None:
-        """`key` of the worker view `view`, from the dict that plays it."""
+        """`key` of the worker view `view`, from the dict that plays it (at once: a `wait`
+        is not held, as by a worker that does not hold requests)."""
         self._maybe_fail(view)
         entry: dict[str, Any] | OrderScript | None
         if view == "orders":

@@ -226,6 +226,24 @@ async def test_state_reader_asks_for_rejections_by_query_parameter() -> None:
     assert (url.path, url.params["requested_by"]) == ("/rejections/", "a/../b")
 
 
+async def test_state_reader_asks_the_worker_to_hold_a_waiting_read() -> None:
+    seen: list[tuple[httpx.URL, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url, request.extensions["timeout"]["read"]))
+        return httpx.Response(200, json=STOCK)
+
+    reader = StateReader("http://worker", timeout=2.0, transport=httpx.MockTransport(handler))
+    try:
+        await reader.read("inventory", "tee-m", InventoryView, wait=1.0)
+        await reader.read("inventory", "tee-m", InventoryView)
+    finally:
+        await reader.aclose()
+    (held, held_timeout), (plain, plain_timeout) = seen
+    assert (held.path, held.params["wait"], held_timeout) == ("/inventory/tee-m/", "1.000", 3.0)
+    assert ("wait" not in plain.params, plain_timeout) == (True, 2.0)
+
+
 async def test_state_reader_retries_once() -> None:
     transport, paths = mock_worker(httpx.ConnectError("refused"), httpx.Response(200, json=STOCK))
     reader = StateReader("http://worker", transport=transport, retry_delay=0)
