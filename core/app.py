@@ -32,7 +32,6 @@ app = tuned_app(
     broker_session_timeout=settings.broker_session_timeout,
     broker_heartbeat_interval=settings.broker_heartbeat_interval,
     broker_rebalance_timeout=settings.broker_rebalance_timeout,
-    consumer_group_instance_id=settings.group_instance_id,
     producer_acks=-1,
     # No linger: every ready batch leaves in the next request, in the order sends
     # were appended. The agents' "effects before state" rests on it (streams.orders.agents).

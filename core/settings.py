@@ -75,14 +75,6 @@ class Settings(BaseSettings):
     broker_rebalance_timeout: float = Field(
         default=10.0, validation_alias="MOMENTUM_REBALANCE_TIMEOUT"
     )
-    # Static group membership (Kafka's group.instance.id), one id per worker process,
-    # kept across its restarts: a restarted worker takes its old place in the group at
-    # once instead of waiting out the dead member's session and a second rebalance
-    # (recovery after SIGKILL with 30,000 skus: 35.6 s -> 22.5 s on Tansu). Unset: a
-    # dynamic member. Two live processes must never share one: the older is fenced.
-    group_instance_id: str | None = Field(
-        default=None, validation_alias="MOMENTUM_GROUP_INSTANCE_ID"
-    )
     # How long a fetch may wait for data (ms); None keeps Faust's 1500. Tansu holds a
     # fetch for the whole wait, so the embedded stack sets it low.
     fetch_max_wait_ms: int | None = Field(

@@ -257,13 +257,7 @@ def worker_part(index: int, port: int, state: Path, logs: Path, env: dict[str, s
         ready=http_ok(url + "/ready/"),
         port=port,
         url=url,
-        # Its own state directory and group instance id, both kept across its restarts
-        # (not in env.json: a worker joining from outside must not take this one's id).
-        env={
-            **env,
-            "MOMENTUM_DATA_DIR": str(state / f"worker-{index}"),
-            "MOMENTUM_GROUP_INSTANCE_ID": f"worker-{index}",
-        },
+        env={**env, "MOMENTUM_DATA_DIR": str(state / f"worker-{index}")},
         startup_timeout=120.0,
         wipe_on_crash=state / f"worker-{index}",
     )

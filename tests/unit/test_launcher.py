@@ -51,18 +51,6 @@ def test_worker_web_server_binds_loopback(tmp_path: Path) -> None:
     assert option(part.command, "--web-port") == "6123"
 
 
-def test_each_worker_is_a_static_group_member_of_its_own(tmp_path: Path) -> None:
-    """A restarted worker takes its old place in the group at once (group.instance.id);
-    two workers must never share an id, and env.json (what `momentum env` prints for a
-    worker joining from outside) carries none."""
-    shared = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}
-    first = launcher.worker_part(1, 6123, tmp_path, tmp_path, shared)
-    second = launcher.worker_part(2, 6124, tmp_path, tmp_path, shared)
-    assert first.env["MOMENTUM_GROUP_INSTANCE_ID"] == "worker-1"
-    assert second.env["MOMENTUM_GROUP_INSTANCE_ID"] == "worker-2"
-    assert "MOMENTUM_GROUP_INSTANCE_ID" not in shared
-
-
 def test_a_crashed_worker_restarts_on_wiped_local_state(tmp_path: Path) -> None:
     """RocksDB may hold writes its changelog never got: after a crash it is rebuilt."""
     part = launcher.worker_part(1, 6123, tmp_path, tmp_path / "logs", {})
@@ -364,13 +352,3 @@ def test_token_uses_the_running_stacks_secret(
         jwt.decode(capsys.readouterr().out.strip(), "e" * 32, algorithms=["HS256"])
     finally:
         get_settings.cache_clear()
-
-
-def test_the_worker_app_joins_under_its_group_instance_id() -> None:
-    """The id the launcher gives a worker reaches its Faust consumer's settings."""
-    probe = "from core.app import app; print(app.conf.consumer_group_instance_id)"
-    env = {**os.environ, "MOMENTUM_GROUP_INSTANCE_ID": "worker-9"}
-    out = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip().splitlines()[-1] == "worker-9"
