@@ -56,12 +56,6 @@ SENT = Counter(
     ["topic"],
     registry=REGISTRY,
 )
-SEND_FAILURES = Counter(
-    "momentum_send_failures",
-    "Messages the producer gave up delivering, per topic (Faust only logs them).",
-    ["topic"],
-    registry=REGISTRY,
-)
 ORDERS_SETTLED = Counter(
     "momentum_orders_settled",
     "Orders that reached a final state, per status and reason.",

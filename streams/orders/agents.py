@@ -18,21 +18,16 @@ flight per broker and does not linger, so a later state that landed means the
 sends appended before it landed too). Each lands once: stock steps by their
 origin, payments by the order id, public records by key, settlements by order
 and status in the analytics. Only those two moments send an outbox again, so
-no answer to a resent effect can make the saga send it once more; and only for
-a state whose effects this process has not sent itself (`SentOutboxes`): what
-this process sent went out in order before anything it sends next, so only a
-state left by a process that died (or a send that failed) needs its outbox again.
+no answer to a resent effect can make the saga send it once more.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from cachetools import LRUCache
 
 from core import observe, tracing
 from core.app import app, settings
@@ -77,42 +72,6 @@ saga_inbox = app.topic(
 )
 
 EXPIRY_SCAN_SECONDS = 1.0
-
-
-class SentOutboxes:
-    """The orders whose stored outbox this process has sent, and when.
-
-    An outbox is known by the origin it was stored with (one message makes one
-    transition). It counts as sent only if no delivery of this process has failed
-    since (streams.sending), as the failed one may have been among its effects.
-    A forgotten order only costs a duplicate, so the memory is bounded.
-    """
-
-    def __init__(self, maxsize: int = 100_000) -> None:
-        self._sent: LRUCache[str, tuple[Any, ...]] = LRUCache(maxsize=maxsize)
-
-    def remember(self, order_id: str, origin: messages.MessageOrigin | None) -> None:
-        if origin is not None:
-            self._sent[order_id] = self._mark(origin)
-
-    def has_sent(self, order_id: str, state: Mapping[str, Any]) -> bool:
-        origin = state.get("outbox_origin")
-        return origin is not None and self._sent.get(order_id) == self._mark(origin)
-
-    def clear(self) -> None:
-        self._sent.clear()
-
-    @staticmethod
-    def _mark(origin: messages.MessageOrigin) -> tuple[Any, ...]:
-        return (
-            origin["topic"],
-            origin["partition"],
-            origin["offset"],
-            sending.failed_deliveries(),
-        )
-
-
-sent_outboxes = SentOutboxes()
 
 
 @app.agent(saga_inbox)
@@ -184,7 +143,7 @@ async def apply_order_message(
         if order is not None and state is not None and same_origin(state, origin):
             # The message of the last transition, handled again: its effects may not
             # all have gone out before the worker stopped.
-            await resend_outbox(order_id, order, state)
+            await resend_outbox(order, state)
         if effects:  # a late reply asking for compensation on an unchanged order
             await carry_out(order, effects, origin)
         if order is not None and order.settled:
@@ -196,7 +155,7 @@ async def apply_order_message(
         effects = [*effects, rules.Settle()]
     if order is not None and state is not None:
         # The last transition's effects go out (again) before its outbox is replaced.
-        await resend_outbox(order_id, order, state)
+        await resend_outbox(order, state)
     # The state first, with the effects it asks for; then the effects (see the docstring).
     # The order keeps the correlation id and the trace it was placed under (the expiry
     # timer sends under them).
@@ -212,7 +171,6 @@ async def apply_order_message(
     elif order is None:
         open_orders[order_id.encode()] = int(new.expires_at.timestamp() * 1000)
     await carry_out(new, effects, origin)
-    sent_outboxes.remember(order_id, origin)
 
 
 def log_transition(order: rules.Order | None, new: rules.Order) -> None:
@@ -235,14 +193,10 @@ def same_origin(state: dict[str, Any], origin: messages.MessageOrigin | None) ->
     return origin is not None and state.get("outbox_origin") == origin
 
 
-async def resend_outbox(order_id: str, order: rules.Order, state: dict[str, Any]) -> None:
-    """Send the last transition's effects again, with the origin they were first sent with,
-    unless this process sent them already."""
-    if sent_outboxes.has_sent(order_id, state):
-        return
+async def resend_outbox(order: rules.Order, state: dict[str, Any]) -> None:
+    """Send the last transition's effects again, with the origin they were first sent with."""
     effects = outbox_effects(order, state.get("outbox") or [])
     await carry_out(order, effects, state.get("outbox_origin"))
-    sent_outboxes.remember(order_id, state.get("outbox_origin"))
 
 
 async def send_rejections(

@@ -65,7 +65,4 @@ def install(monkeypatch: pytest.MonkeyPatch, module: Any, *tables: str) -> Wire:
     monkeypatch.setattr(sending, "publish", wire.send)
     for name in tables:
         monkeypatch.setattr(module, name, FakeTable(name, wire))
-    if hasattr(module, "sent_outboxes"):
-        # A fresh producer is a fresh process: the saga has sent no outbox yet.
-        monkeypatch.setattr(module, "sent_outboxes", type(module.sent_outboxes)())
     return wire

@@ -81,7 +81,6 @@ def journal(monkeypatch: pytest.MonkeyPatch) -> Journal:
     ):
         for name in names:
             monkeypatch.setattr(module, name, JournalTable(name, journal))
-    monkeypatch.setattr(order_agents, "sent_outboxes", order_agents.SentOutboxes())
     return journal
 
 

@@ -7,13 +7,11 @@ first, with the effects it asks for and where its message was read, and sends
 them after. These tests check that nothing is lost when the worker dies between
 the two: the outbox goes out again, with its first origin, when its message is
 handled again and before the next transition replaces it; and only then, so no
-answer to a resent effect makes the saga send it once more. Only a state whose
-effects this process did not send (a restart, a failed delivery) is sent again.
+answer to a resent effect makes the saga send it once more.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -142,55 +140,3 @@ async def test_another_message_that_changes_nothing_does_not_send_the_outbox_aga
     # the same, and resending on it could loop between the saga and another agent.
     await agents.apply_order_message("o-1", cancel(), ORIGIN | {"offset": 9})
     assert wire.sent == []
-
-
-async def test_an_outbox_this_process_sent_goes_out_once(wire: DyingWire) -> None:
-    await agents.apply_order_message("o-1", place(), ORIGIN)
-    await agents.apply_order_message("o-1", place(), ORIGIN)  # redelivered, same process
-    await agents.apply_order_message("o-1", cancel(), ORIGIN | {"offset": 8})
-    # Each stock step once: what this process sent went out before what it sends next.
-    assert stock_steps(wire) == [
-        (messages.RESERVE_STOCK, "a", 7),
-        (messages.RESERVE_STOCK, "b", 7),
-        (messages.RELEASE_STOCK, "a", 8),
-        (messages.RELEASE_STOCK, "b", 8),
-    ]
-    assert len(wire.on("orders")) == 2
-
-
-async def test_a_new_process_sends_the_stored_outbox_again_before_replacing_it(
-    wire: DyingWire, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await agents.apply_order_message("o-1", place(), ORIGIN)
-    # The worker restarts: the state is what the changelog kept; the memory is gone,
-    # and the old process may have died before its sends were delivered.
-    monkeypatch.setattr(agents, "sent_outboxes", agents.SentOutboxes())
-    await agents.apply_order_message("o-1", cancel(), ORIGIN | {"offset": 8})
-    assert stock_steps(wire) == [
-        (messages.RESERVE_STOCK, "a", 7),
-        (messages.RESERVE_STOCK, "b", 7),
-        (messages.RESERVE_STOCK, "a", 7),
-        (messages.RESERVE_STOCK, "b", 7),
-        (messages.RELEASE_STOCK, "a", 8),
-        (messages.RELEASE_STOCK, "b", 8),
-    ]
-
-
-async def test_after_a_failed_delivery_the_outbox_goes_out_again(wire: DyingWire) -> None:
-    from streams import sending
-
-    await agents.apply_order_message("o-1", place(), ORIGIN)
-    # Some delivery of this process failed (Faust only logs it): it may have been one
-    # of the reserves, so the next transition sends them again.
-    failed = asyncio.get_running_loop().create_future()
-    failed.set_exception(ConnectionError("the producer gave up"))
-    before = sending.failed_deliveries()
-    sending._on_delivery("inventory-commands", failed)
-    assert sending.failed_deliveries() == before + 1
-    await agents.apply_order_message("o-1", cancel(), ORIGIN | {"offset": 8})
-    assert stock_steps(wire)[:4] == [
-        (messages.RESERVE_STOCK, "a", 7),
-        (messages.RESERVE_STOCK, "b", 7),
-        (messages.RESERVE_STOCK, "a", 7),
-        (messages.RESERVE_STOCK, "b", 7),
-    ]
