@@ -199,6 +199,66 @@ def saga_hops(lines: int) -> list[str]:
 # -- latency at a fixed offered rate ----------------------------------------------------------
 
 
+class GatewayOrders:
+    """Places one-line orders through the gateway and waits for each to settle, as a
+    client would: `POST /v1/orders`, then `GET /v1/orders/{id}?wait=30`. Thread-safe."""
+
+    def __init__(self, stack: BenchStack, catalog: list[str], http: httpx.Client) -> None:
+        self.customers = [stack.headers(f"bench-l{c}", "customer") for c in range(16)]
+        self.catalog = catalog
+        self.http = http
+        self.chosen = random.Random(1)
+
+    def place_and_settle(self, i: int) -> str | None:
+        """None once the order settled, else why it did not."""
+        headers = {**self.customers[i % len(self.customers)], "Idempotency-Key": str(uuid.uuid4())}
+        body = {
+            "items": [{"sku": self.chosen.choice(self.catalog), "quantity": 1}],
+            "payment": {"method": "card", "token": "tok_ok"},
+        }
+        placed = self.http.post("/v1/orders", json=body, headers=headers)
+        if placed.status_code != 202:
+            return f"POST {placed.status_code}"
+        oid = placed.json()["order_id"]
+        settled = self.http.get(f"/v1/orders/{oid}", params={"wait": 30}, headers=headers)
+        status = settled.json().get("status") if settled.status_code == 200 else None
+        if status in {s.value for s in rules.SETTLED}:
+            return None
+        return f"GET {settled.status_code} {status}"
+
+
+def _gateway_client(stack: BenchStack) -> httpx.Client:
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    return httpx.Client(base_url=stack.gateway_url, timeout=60, limits=limits)
+
+
+def gateway_saturation(
+    stack: BenchStack, catalog: list[str], clients: int, seconds: float
+) -> float:
+    """Orders settled per second through the gateway (POST, then the held GET) with
+    `clients` clients each placing its next order once the last settled (closed loop):
+    what the whole path sustains, the gateway's CPU included."""
+    settled = 0
+    lock = threading.Lock()
+    with _gateway_client(stack) as http:
+        orders = GatewayOrders(stack, catalog, http)
+        began = time.perf_counter()
+        deadline = began + seconds
+
+        def client(c: int) -> None:
+            nonlocal settled
+            i = c
+            while time.perf_counter() < deadline:
+                if orders.place_and_settle(i) is None:
+                    with lock:
+                        settled += 1
+                i += clients
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(client, range(clients)))
+        return settled / (time.perf_counter() - began)
+
+
 def open_loop_latency(
     stack: BenchStack, catalog: list[str], rate: float, seconds: float
 ) -> tuple[list[float], list[str]]:
@@ -206,34 +266,20 @@ def open_loop_latency(
     at `rate` per second whatever the answers (open loop); each measured from its scheduled
     start, so a stall counts for every order it delays. Also why orders did not settle within
     the 30 s wait (those are not among the latencies)."""
-    customers = [stack.headers(f"bench-l{c}", "customer") for c in range(16)]
-    chosen = random.Random(1)
     total = max(1, int(rate * seconds))
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-    with httpx.Client(base_url=stack.gateway_url, timeout=60, limits=limits) as http:
+    with _gateway_client(stack) as http:
+        orders = GatewayOrders(stack, catalog, http)
 
         def one(i: int, scheduled: float) -> None:
-            headers = {**customers[i % len(customers)], "Idempotency-Key": str(uuid.uuid4())}
-            body = {
-                "items": [{"sku": chosen.choice(catalog), "quantity": 1}],
-                "payment": {"method": "card", "token": "tok_ok"},
-            }
-            placed = http.post("/v1/orders", json=body, headers=headers)
-            if placed.status_code != 202:
-                with lock:
-                    failures.append(f"POST {placed.status_code}")
-                return
-            oid = placed.json()["order_id"]
-            settled = http.get(f"/v1/orders/{oid}", params={"wait": 30}, headers=headers)
-            status = settled.json().get("status") if settled.status_code == 200 else None
+            failure = orders.place_and_settle(i)
             with lock:
-                if status in {s.value for s in rules.SETTLED}:
+                if failure is None:
                     latencies.append(time.perf_counter() - scheduled)
                 else:
-                    failures.append(f"GET {settled.status_code} {status}")
+                    failures.append(failure)
 
         began = time.perf_counter()
         with ThreadPoolExecutor(max_workers=128) as pool:
