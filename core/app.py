@@ -9,6 +9,7 @@ The gateway, the sink and the CLI never import this module.
 from __future__ import annotations
 
 from core.kafka_clients import faust_credentials
+from core.membership import member_file
 from core.observe import faust_logging_config
 from core.settings import get_settings
 from core.tuning import ConsumerTuning, tuned_app
@@ -19,6 +20,7 @@ app = tuned_app(
     ConsumerTuning(
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         end_offsets_from_fetch=settings.end_offsets_from_fetch,
+        member_file=member_file(settings.data_dir),
     ),
     settings.app_id,
     broker=[f"kafka://{server}" for server in settings.bootstrap_list],

@@ -14,7 +14,12 @@ is adjusted to the broker it runs against.
   sought to their commits again once the stream queues are cleared
   (core.recovery).
 
-Two consumer adjustments, each off unless its setting asks for it:
+- Leaving for a killed process (when `member_file` is set): the worker records
+  its group member id at every assignment and, starting again, first sends the
+  LeaveGroup its previous process never sent, so its join is not held until
+  that process's session times out (core.membership).
+
+Two more consumer adjustments, each off unless its setting asks for it:
 
 - Fetch wait. Faust creates its aiokafka consumer with `fetch_max_wait_ms=1500`
   and no way to change it. Kafka answers a fetch as soon as data arrives, so the
@@ -36,14 +41,16 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
-from core import end_offsets
+from core import end_offsets, membership
 from core.recovery import ReseekingTableManager
 
 
@@ -53,16 +60,46 @@ class ConsumerTuning:
     fetch_max_wait_ms: int | None = None
     # Correct ListOffsets end offsets with a fetch's high watermark.
     end_offsets_from_fetch: bool = False
+    # Where the worker records its group member id (core.membership); None: nowhere.
+    member_file: Path | None = None
 
     @property
     def stock(self) -> bool:
-        return self.fetch_max_wait_ms is None and not self.end_offsets_from_fetch
+        return (
+            self.fetch_max_wait_ms is None
+            and not self.end_offsets_from_fetch
+            and self.member_file is None
+        )
 
 
 class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     """Faust's aiokafka consumer thread, adjusted by the `tuning` of its subclass."""
 
     tuning: ClassVar[ConsumerTuning] = ConsumerTuning()
+
+    async def on_start(self) -> None:
+        if self.tuning.member_file is not None:
+            previous = membership.recorded_member(self.tuning.member_file)
+            if previous is not None:
+                await self._leave_for_previous_process(previous)
+        await super().on_start()
+
+    async def _leave_for_previous_process(self, member_id: str) -> None:
+        timeout = min(self.app.conf.broker_request_timeout, membership.LEAVE_TIMEOUT_SECONDS)
+        try:
+            async with asyncio.timeout(timeout):
+                await membership.leave_group(
+                    self.app.conf.id, member_id, **self._client_config("leave")
+                )
+        except (KafkaError, OSError, TimeoutError) as exc:
+            # Only how soon the worker joins depends on it.
+            self.log.warning("No LeaveGroup for the previous process's member: %r", exc)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        if self.tuning.member_file is not None:
+            coordinator = self._ensure_consumer()._coordinator
+            membership.record_member(self.tuning.member_file, coordinator.member_id)
+        await super().on_partitions_assigned(assigned, generation_id)
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -79,20 +116,22 @@ class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         timeout = min(self.app.conf.broker_request_timeout, end_offsets.DEFAULT_TIMEOUT_SECONDS)
         try:
             async with asyncio.timeout(timeout):
-                return await end_offsets.aiokafka_end_offsets(listed, **self._probe_config())
+                return await end_offsets.aiokafka_end_offsets(
+                    listed, **self._client_config("end-offsets")
+                )
         except TimeoutError:
             # Failing recovery is visible; recovering to a short highwater loses state silently.
             raise end_offsets.EndOffsetsUnavailable(
                 f"no fetch response in {timeout:.0f}s for the ends of {sorted(listed)}"
             ) from None
 
-    def _probe_config(self) -> dict[str, Any]:
-        """Connection settings of the worker's own consumer, for the end-offset probe."""
+    def _client_config(self, purpose: str) -> dict[str, Any]:
+        """Connection settings of the worker's own consumer, for a client on the side."""
         conf = self.app.conf
         transport = cast(aiokafka_driver.Transport, self.transport)
         return {
             "bootstrap_servers": aiokafka_driver.server_list(transport.url, transport.default_port),
-            "client_id": f"{conf.broker_client_id}-end-offsets",
+            "client_id": f"{conf.broker_client_id}-{purpose}",
             "request_timeout_ms": int(conf.broker_request_timeout * 1000.0),
             **aiokafka_driver.credentials_to_aiokafka_auth(
                 conf.broker_credentials, conf.ssl_context

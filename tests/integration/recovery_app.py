@@ -6,13 +6,19 @@ Configured by the environment the test gives its worker process.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from faust.web import Request, Response, View
 
 from core.tuning import ConsumerTuning, tuned_app
 
 app = tuned_app(
-    ConsumerTuning(end_offsets_from_fetch=os.environ["RECOVERY_APP_FROM_FETCH"] == "true"),
+    ConsumerTuning(
+        end_offsets_from_fetch=os.environ["RECOVERY_APP_FROM_FETCH"] == "true",
+        member_file=Path(os.environ["RECOVERY_APP_MEMBER_FILE"])
+        if os.environ.get("RECOVERY_APP_MEMBER_FILE")
+        else None,
+    ),
     os.environ["RECOVERY_APP_ID"],
     broker=f"kafka://{os.environ['RECOVERY_APP_BOOTSTRAP']}",
     store="memory://",
