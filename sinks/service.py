@@ -104,7 +104,10 @@ def dead_letter_headers(letter: DeadLetter, connector: str) -> list[tuple[str, s
 
 
 def consumer_config(
-    bootstrap: str, connector: ConnectorConfig, security: Mapping[str, Any] | None = None
+    bootstrap: str,
+    connector: ConnectorConfig,
+    security: Mapping[str, Any] | None = None,
+    fetch_max_wait_ms: int | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         # SASL/TLS properties (core.kafka_clients.librdkafka_config), then our own.
@@ -120,6 +123,10 @@ def consumer_config(
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
     }
+    if fetch_max_wait_ms is not None:
+        # Tansu holds a fetch for its whole wait (core/tuning.py): librdkafka's 500 ms
+        # default was the floor of the read model's lag.
+        config["fetch.wait.max.ms"] = fetch_max_wait_ms
     # consumer.override.* in the connector config wins, as on Connect.
     config.update(connector.consumer_overrides)
     return config
@@ -178,11 +185,13 @@ class ConnectorTask(threading.Thread):
         stopping: threading.Event,
         method: WriteMethod = WriteMethod.COPY,
         security: Mapping[str, Any] | None = None,
+        fetch_max_wait_ms: int | None = None,
     ) -> None:
         super().__init__(name=f"sink-{connector.name}", daemon=True)
         self.connector = connector
         self.bootstrap = bootstrap
         self.security = dict(security or {})
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.schemas = schemas
         self.producer = producer
         self.stopping = stopping
@@ -209,7 +218,11 @@ class ConnectorTask(threading.Thread):
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
         try:
-            consumer = Consumer(consumer_config(self.bootstrap, self.connector, self.security))
+            consumer = Consumer(
+                consumer_config(
+                    self.bootstrap, self.connector, self.security, self.fetch_max_wait_ms
+                )
+            )
         except KafkaException as exc:  # e.g. a consumer.override.* librdkafka does not know
             log.error("%s: cannot create the consumer: %s", self.connector.name, exc)
             self.stats.state = "failed"
@@ -227,8 +240,7 @@ class ConnectorTask(threading.Thread):
             self.stats.state = "running"
             while not self.stopping.is_set():
                 self._housekeeping()
-                messages = consumer.consume(self.connector.batch_size, POLL_SECONDS)
-                batch = [m for m in messages if self._usable(m)]
+                batch = [m for m in self._next_batch(consumer) if self._usable(m)]
                 if batch:
                     try:
                         self._handle(batch)
@@ -246,6 +258,17 @@ class ConnectorTask(threading.Thread):
             # No commit here: only written batches are ever committed.
             consumer.close()
             self.writer.close()
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        """Up to batch.size records: waits up to POLL_SECONDS for the first, then takes
+        only what the client already holds. So a record is written as soon as it arrives
+        (Connect's poll too returns what it has) and a backlog still goes in big batches;
+        `consume(batch.size, timeout)` waited out its timeout for every batch not full."""
+        first = consumer.poll(POLL_SECONDS)
+        if first is None:
+            return []
+        more = self.connector.batch_size - 1
+        return [first, *consumer.consume(more, 0)] if more else [first]
 
     def _usable(self, message: Message) -> bool:
         error = message.error()
@@ -576,6 +599,7 @@ class SinkService:
         lookup: Callable[[int], Any | None],
         method: WriteMethod = WriteMethod.COPY,
         security: Mapping[str, Any] | None = None,
+        fetch_max_wait_ms: int | None = None,
     ) -> None:
         self.connectors = list(connectors)
         self.bootstrap = bootstrap
@@ -602,6 +626,7 @@ class SinkService:
                 self.stopping,
                 method,
                 self.security,
+                fetch_max_wait_ms,
             )
             for c in self.connectors
         ]

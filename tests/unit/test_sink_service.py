@@ -81,6 +81,14 @@ def test_consumer_joins_connects_group_and_reads_committed() -> None:
     assert config["auto.offset.reset"] == "earliest"
     assert config["isolation.level"] == "read_committed"
     assert (config["session.timeout.ms"], config["heartbeat.interval.ms"]) == (10000, 1000)
+    assert "fetch.wait.max.ms" not in config  # librdkafka's default unless the stack sets it
+
+
+def test_the_fetch_wait_follows_the_setting_and_an_override_wins() -> None:
+    parsed = parse_connector(connector())
+    assert consumer_config("b:9092", parsed, fetch_max_wait_ms=50)["fetch.wait.max.ms"] == 50
+    overridden = parse_connector(connector(**{"consumer.override.fetch.wait.max.ms": "200"}))
+    assert consumer_config("b:9092", overridden, fetch_max_wait_ms=50)["fetch.wait.max.ms"] == "200"
 
 
 def test_consumer_overrides_win() -> None:
@@ -241,3 +249,36 @@ def test_records_handed_out_while_waiting_mean_a_rebalance_and_abandon_the_batch
         task._handle(cast(Any, [FakeMessage(7)]))
     assert writer.writes == 1
     assert consumer.commits == []
+
+
+class BufferedConsumer:
+    """A client holding `held` records; records the timeouts it was asked to wait."""
+
+    def __init__(self, held: int) -> None:
+        self.held = [FakeMessage(i) for i in range(held)]
+        self.waits: list[float] = []
+
+    def poll(self, timeout: float) -> FakeMessage | None:
+        self.waits.append(timeout)
+        return self.held.pop(0) if self.held else None
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self.waits.append(timeout)
+        taken, self.held = self.held[:num_messages], self.held[num_messages:]
+        return taken
+
+
+def test_a_batch_takes_what_the_client_holds_without_waiting_for_it_to_fill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    task = waiting_task(monkeypatch, FakeConsumer(), FlakyWriter(outages=0))
+    size = task.connector.batch_size
+    few = BufferedConsumer(held=3)
+    assert [m.offset() for m in task._next_batch(cast(Any, few))] == [0, 1, 2]
+    # Only the first record is waited for; the rest is what had already arrived.
+    assert few.waits == [service.POLL_SECONDS, 0]
+    backlog = BufferedConsumer(held=size + 5)
+    assert len(task._next_batch(cast(Any, backlog))) == size
+    idle = BufferedConsumer(held=0)
+    assert task._next_batch(cast(Any, idle)) == []
+    assert idle.waits == [service.POLL_SECONDS]
