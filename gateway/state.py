@@ -93,12 +93,11 @@ class StateReader:
         if wait > 0:
             params["wait"] = f"{wait:.3f}"
         path = f"/{view}/" if query is not None else f"/{view}/{quote(key, safe='')}/"
-        return await self._read(path, model, params or None, wait)
-
-    async def _read(
-        self, path: str, model: type[M], params: dict[str, str] | None = None, wait: float = 0
-    ) -> M | None:
-        body = await self._get(path, params, wait)
+        # A held request gets its wait on top of the usual timeout.
+        request = self._http.build_request(
+            "GET", path, params=params or None, timeout=self._timeout + wait
+        )
+        body = await self._get(request)
         if body is None:
             return None
         try:
@@ -109,12 +108,10 @@ class StateReader:
                 malformed=True,
             ) from exc
 
-    async def _get(
-        self, path: str, params: dict[str, str] | None = None, wait: float = 0
-    ) -> Any | None:
+    async def _get(self, request: httpx.Request) -> Any | None:
         try:
             return await retry_async(
-                lambda: self._get_once(path, params, wait),
+                lambda: self._get_once(request),
                 # Rebalancing workers answer 5xx or drop connections for a moment: worth
                 # another try. An answer against the contract would only come again.
                 retry_on=lambda exc: isinstance(exc, WorkerUnavailable) and not exc.malformed,
@@ -126,12 +123,10 @@ class StateReader:
                 log.warning("state read failed: %s", exc.detail)
             raise
 
-    async def _get_once(
-        self, path: str, params: dict[str, str] | None, wait: float = 0
-    ) -> Any | None:
+    async def _get_once(self, request: httpx.Request) -> Any | None:
+        path = request.url.path
         try:
-            # A held request gets its wait on top of the usual timeout.
-            response = await self._http.get(path, params=params, timeout=self._timeout + wait)
+            response = await self._http.send(request)
         except httpx.HTTPError as exc:
             raise WorkerUnavailable(
                 f"worker unreachable at {self._http.base_url}: {type(exc).__name__}"
