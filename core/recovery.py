@@ -16,6 +16,13 @@ committed offsets leaves them alone, and aiokafka then found their start only
 once its lazy lookup of committed offsets answered, which after a restart
 sometimes never came. A record delivered twice by the second seek is processed
 again, which every agent's transitions allow (at-least-once).
+
+And the question Faust asks after every changelog record it restores, whether
+any active changelog partition is still behind, is answered without building a
+Counter of every partition's remaining records (about 50 partitions here): that
+was 12% of the restoring worker's main thread, which is what limits a restore
+(the records are fetched well ahead of it). 12.4 -> 10.0 s to restore 90,000
+changelog records.
 """
 
 from __future__ import annotations
@@ -31,6 +38,23 @@ from faust.types import TP
 
 
 class ReseekingRecovery(Recovery):
+    # The active changelog partition last found behind: most likely still behind.
+    _behind: TP | None = None
+
+    def need_recovery(self) -> bool:
+        # Faust's answer (any active partition with highwater - offset > 0), stopping at
+        # the first partition behind instead of counting what remains in every one.
+        highwaters = self.active_highwaters
+        offsets = self.active_offsets  # a Counter: 0 for a partition not read yet
+        last = self._behind
+        if last is not None and _behind(highwaters.get(last), offsets[last]):
+            return True
+        for tp, highwater in highwaters.items():
+            if _behind(highwater, offsets[tp]):
+                self._behind = tp
+                return True
+        return False
+
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         # Faust's on_recovery_completed with the order of the last steps changed.
         self.log.info("Restore complete!")
@@ -98,6 +122,10 @@ class ReseekingRecovery(Recovery):
             await consumer._thread.seek_to_beginning(
                 *(TopicPartition(tp.topic, tp.partition) for tp in uncommitted)
             )
+
+
+def _behind(highwater: int | None, offset: int | None) -> bool:
+    return highwater is not None and offset is not None and highwater > offset
 
 
 class ReseekingTableManager(TableManager):
