@@ -2,7 +2,7 @@
 
 `faust -A benchmarks.relay worker` runs the app below: one agent that sends
 every message from `BENCH_RELAY_IN` on to `BENCH_RELAY_OUT`, with the workers'
-broker settings (core.app) and no tables. `relay_rate` starts it, feeds it
+broker settings (`core.tuning.worker_app`) and no tables. `relay_rate` starts it, feeds it
 messages the size of an encoded PlaceOrder and times them through.
 """
 
@@ -22,29 +22,18 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from benchmarks.broker import consume_until
 from core.settings import get_settings
-from core.tuning import ConsumerTuning, tuned_app
+from core.tuning import worker_app
 from momentum.stack import free_port
 
 settings = get_settings()
 IN = os.environ.get("BENCH_RELAY_IN", "bench-relay-in")
 OUT = os.environ.get("BENCH_RELAY_OUT", "bench-relay-out")
 
-app = tuned_app(
-    ConsumerTuning(
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        end_offsets_from_fetch=settings.end_offsets_from_fetch,
-    ),
+app = worker_app(
+    settings,
     os.environ.get("BENCH_RELAY_APP", "momentum-bench-relay"),
-    broker=[f"kafka://{server}" for server in settings.bootstrap_list],
     store="memory://",
     datadir=os.environ.get("BENCH_RELAY_DATA", tempfile.gettempdir()),
-    topic_partitions=settings.topic_partitions,
-    broker_session_timeout=settings.broker_session_timeout,
-    broker_heartbeat_interval=settings.broker_heartbeat_interval,
-    broker_rebalance_timeout=settings.broker_rebalance_timeout,
-    producer_acks=-1,
-    producer_linger=0.0,
-    consumer_auto_offset_reset="earliest",
     web_enabled=False,
 )
 inbox = app.topic(IN, key_type=bytes, value_type=bytes, value_serializer="raw")

@@ -51,7 +51,9 @@ from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
 from core import end_offsets, membership
+from core.kafka_clients import faust_credentials
 from core.recovery import ReseekingTableManager
+from core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,36 @@ class CompleteFlushProducer(aiokafka_driver.Producer):
         buffer = CompleteFlushBuffer(loop=self.loop, beacon=self.beacon)
         buffer.app = self.app
         self.buffer = buffer
+
+
+def worker_app(
+    settings: Settings, app_id: str, *, member_file: Path | None = None, **kwargs: Any
+) -> faust.App:
+    """A worker's Faust app on the settings' broker: its credentials, partitions, group
+    timeouts and consumer tuning, and the producer the agents' promises rest on. `kwargs`
+    add the rest (store, data directory, web server, ...)."""
+    return tuned_app(
+        ConsumerTuning(
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            end_offsets_from_fetch=settings.end_offsets_from_fetch,
+            member_file=member_file,
+        ),
+        app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_list],
+        # SASL and/or TLS from the settings (None on the embedded broker).
+        broker_credentials=faust_credentials(settings),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
+        producer_acks=-1,
+        # No linger: every ready batch leaves in the next request, in the order sends
+        # were appended. The agents' "effects before state" rests on it (streams.orders.agents).
+        producer_linger=0.0,
+        consumer_auto_offset_reset="earliest",
+        **kwargs,
+    )
 
 
 def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:

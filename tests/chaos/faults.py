@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import httpx
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from core.end_offsets import end_offsets
 from core.topics import CART_COMMANDS, COMMAND_TOPICS, ORDER_COMMANDS, value_codec
 from schemas import envelopes
 from schemas import messages as avro_messages
@@ -314,3 +315,27 @@ def read_to_end(bootstrap: str, topic: str) -> Iterator[tuple[bytes | None, byte
                     raise AssertionError(f"{topic}: {error.str()}")
     finally:
         consumer.close()
+
+
+_last_ends: dict[tuple[str, int], int] = {}
+
+
+def quiescent(bootstrap: str, group: str = "momentum") -> bool:
+    """True when the app's group has committed every topic to its end, and the ends stand still."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        topics = consumer.list_topics(timeout=10).topics
+        partitions = [TopicPartition(t, p) for t, meta in topics.items() for p in meta.partitions]
+        committed = consumer.committed(partitions, timeout=10)
+    finally:
+        consumer.close()
+    ends = end_offsets(
+        {"bootstrap.servers": bootstrap},
+        [(t, p) for t, meta in topics.items() for p in meta.partitions],
+        from_fetch=True,
+    )
+    behind = [tp for tp in committed if 0 <= tp.offset < ends[(tp.topic, tp.partition)]]
+    still = ends == _last_ends
+    _last_ends.clear()
+    _last_ends.update(ends)
+    return still and not behind

@@ -44,6 +44,7 @@ from streams.inventory.records import (
     stock_from_state,
 )
 from streams.orders.records import order_from_state, order_view
+from tests.chaos.faults import quiescent
 from tests.integration.conftest import STACK_ENV, Stack, auth, momentum, wait_for
 from tests.integration.shop import SELLER, Shop, unique_sku
 
@@ -439,26 +440,6 @@ def short_partitions(bootstrap: str) -> dict[tuple[str, int], tuple[int, int]]:
     listed = ends_of(bootstrap, topics, from_fetch=False)
     true_ends = ends_of(bootstrap, topics, from_fetch=True)
     return {tp: (listed[tp], end) for tp, end in true_ends.items() if end != listed[tp]}
-
-
-_last_ends: dict[tuple[str, int], int] = {}
-
-
-def quiescent(bootstrap: str, group: str = "momentum") -> bool:
-    """True when the app's group has committed every topic to its end, and the ends stand still."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        topics = consumer.list_topics(timeout=10).topics
-        partitions = [TopicPartition(t, p) for t, meta in topics.items() for p in meta.partitions]
-        committed = consumer.committed(partitions, timeout=10)
-    finally:
-        consumer.close()
-    ends = ends_of(bootstrap, {t: len(meta.partitions) for t, meta in topics.items()}, True)
-    behind = [tp for tp in committed if 0 <= tp.offset < ends[(tp.topic, tp.partition)]]
-    still = ends == _last_ends
-    _last_ends.clear()
-    _last_ends.update(ends)
-    return still and not behind
 
 
 def faust_json(value: Any) -> Any:
