@@ -53,6 +53,8 @@ from sinks.writer import DatabaseUnavailable, PostgresWriter, WriteMethod, Write
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+# After a batch's first record: a few transactions a second at most, each well behind 1 s.
+BATCH_LINGER_SECONDS = 0.2
 LAG_REFRESH_SECONDS = 2.0
 IDLE_PING_SECONDS = 5.0
 # Between attempts at a batch (or at its dead letters): 0.2, 0.4, 0.8, ... 5 s.
@@ -260,15 +262,16 @@ class ConnectorTask(threading.Thread):
             self.writer.close()
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
-        """Up to batch.size records: waits up to POLL_SECONDS for the first, then takes
-        only what the client already holds. So a record is written as soon as it arrives
-        (Connect's poll too returns what it has) and a backlog still goes in big batches;
-        `consume(batch.size, timeout)` waited out its timeout for every batch not full."""
+        """Up to batch.size records: waits up to POLL_SECONDS for the first, then gathers
+        for BATCH_LINGER_SECONDS. `consume(batch.size, POLL_SECONDS)` waited out its whole
+        timeout for every batch not full, the read model's lag; taking only what the
+        client held wrote a transaction per fetch, which cost the saga CPU (README,
+        Performance, step 4)."""
         first = consumer.poll(POLL_SECONDS)
         if first is None:
             return []
         more = self.connector.batch_size - 1
-        return [first, *consumer.consume(more, 0)] if more else [first]
+        return [first, *consumer.consume(more, BATCH_LINGER_SECONDS)] if more else [first]
 
     def _usable(self, message: Message) -> bool:
         error = message.error()

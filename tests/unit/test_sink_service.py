@@ -268,15 +268,16 @@ class BufferedConsumer:
         return taken
 
 
-def test_a_batch_takes_what_the_client_holds_without_waiting_for_it_to_fill(
+def test_a_batch_gathers_briefly_after_its_first_record_without_waiting_for_it_to_fill(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     task = waiting_task(monkeypatch, FakeConsumer(), FlakyWriter(outages=0))
     size = task.connector.batch_size
     few = BufferedConsumer(held=3)
     assert [m.offset() for m in task._next_batch(cast(Any, few))] == [0, 1, 2]
-    # Only the first record is waited for; the rest is what had already arrived.
-    assert few.waits == [service.POLL_SECONDS, 0]
+    # The first record is waited for, then the batch gathers for a short linger only.
+    assert few.waits == [service.POLL_SECONDS, service.BATCH_LINGER_SECONDS]
+    assert service.BATCH_LINGER_SECONDS < service.POLL_SECONDS
     backlog = BufferedConsumer(held=size + 5)
     assert len(task._next_batch(cast(Any, backlog))) == size
     idle = BufferedConsumer(held=0)
