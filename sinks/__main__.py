@@ -69,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         lookup=registry.schema_by_id,
         method=WriteMethod(args.write_method),
         security=librdkafka_config(settings),
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown, which stops the tasks, and then
     # re-raises the signal to the handler it found: ours makes that a clean exit (status 0).

@@ -55,7 +55,10 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 # After a batch's first record: a few transactions a second at most, each well behind 1 s.
 BATCH_LINGER_SECONDS = 0.2
-LAG_REFRESH_SECONDS = 2.0
+SINK_FETCH_WAIT_MS = 200
+# Asking the broker for every partition's ends is not free: every 2 s, the five
+# connectors took 7% of a core from Tansu. Operators read lag on a scrape interval.
+LAG_REFRESH_SECONDS = 10.0
 IDLE_PING_SECONDS = 5.0
 # Between attempts at a batch (or at its dead letters): 0.2, 0.4, 0.8, ... 5 s.
 BACKOFF = exponential_backoff(first=0.2, cap=5.0)
@@ -106,10 +109,7 @@ def dead_letter_headers(letter: DeadLetter, connector: str) -> list[tuple[str, s
 
 
 def consumer_config(
-    bootstrap: str,
-    connector: ConnectorConfig,
-    security: Mapping[str, Any] | None = None,
-    fetch_max_wait_ms: int | None = None,
+    bootstrap: str, connector: ConnectorConfig, security: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         # SASL/TLS properties (core.kafka_clients.librdkafka_config), then our own.
@@ -124,11 +124,11 @@ def consumer_config(
         # 5 s, where the defaults can take 30 s.
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
+        # Tansu holds a fetch for its whole wait (core/tuning.py): librdkafka's 500 ms was
+        # the floor of the read model's lag. Every fetch held costs the broker too: five
+        # connectors at the workers' 50 ms took 15% of a core from an idle Tansu.
+        "fetch.wait.max.ms": SINK_FETCH_WAIT_MS,
     }
-    if fetch_max_wait_ms is not None:
-        # Tansu holds a fetch for its whole wait (core/tuning.py): librdkafka's 500 ms
-        # default was the floor of the read model's lag.
-        config["fetch.wait.max.ms"] = fetch_max_wait_ms
     # consumer.override.* in the connector config wins, as on Connect.
     config.update(connector.consumer_overrides)
     return config
@@ -187,13 +187,11 @@ class ConnectorTask(threading.Thread):
         stopping: threading.Event,
         method: WriteMethod = WriteMethod.COPY,
         security: Mapping[str, Any] | None = None,
-        fetch_max_wait_ms: int | None = None,
     ) -> None:
         super().__init__(name=f"sink-{connector.name}", daemon=True)
         self.connector = connector
         self.bootstrap = bootstrap
         self.security = dict(security or {})
-        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.schemas = schemas
         self.producer = producer
         self.stopping = stopping
@@ -220,11 +218,7 @@ class ConnectorTask(threading.Thread):
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
         try:
-            consumer = Consumer(
-                consumer_config(
-                    self.bootstrap, self.connector, self.security, self.fetch_max_wait_ms
-                )
-            )
+            consumer = Consumer(consumer_config(self.bootstrap, self.connector, self.security))
         except KafkaException as exc:  # e.g. a consumer.override.* librdkafka does not know
             log.error("%s: cannot create the consumer: %s", self.connector.name, exc)
             self.stats.state = "failed"
@@ -602,7 +596,6 @@ class SinkService:
         lookup: Callable[[int], Any | None],
         method: WriteMethod = WriteMethod.COPY,
         security: Mapping[str, Any] | None = None,
-        fetch_max_wait_ms: int | None = None,
     ) -> None:
         self.connectors = list(connectors)
         self.bootstrap = bootstrap
@@ -629,7 +622,6 @@ class SinkService:
                 self.stopping,
                 method,
                 self.security,
-                fetch_max_wait_ms,
             )
             for c in self.connectors
         ]
