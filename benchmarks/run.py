@@ -4,13 +4,13 @@ Scenarios (all by default; pick with --scenario, repeatable):
   baselines  broker produce+consume rate and round trip, a bare Faust relay
              agent, a bare FastAPI endpoint served like the gateway (wrk)
   codec      building, encoding and decoding messages (benchmarks.codec_path)
+  latency    POST to settled at a fixed offered rate (open loop, 50% of what the
+             gateway path sustains), against the sequential Kafka hops x the
+             broker's round trip
   saga       confirmed orders/s at saturation, single- and three-line orders over
              the catalog; messages and changelog writes per order; the worker's
              Faust events/s as a share of the bare relay
   sink       the Postgres read model's lag while the single-line saga runs
-  latency    POST to settled at a fixed offered rate (open loop, 50% of what the
-             gateway path sustains), against the sequential Kafka hops x the
-             broker's round trip
   recovery   SIGKILL the worker with many skus in the inventory table; seconds
              until an order confirms again
   ingress    POST /v1/orders with wrk (a separate process), beside the bare endpoint
@@ -19,9 +19,14 @@ Scenarios (all by default; pick with --scenario, repeatable):
 It starts its own stack (or uses `--target STATE_DIR`), writes
 bench-<time>.json and bench-<time>.png to --out, and prints each figure beside
 its baseline. Nothing is asserted: these machines are shared and noisy, so read
-the ratios, not only the absolute figures. The ingress run leaves a backlog of
-rejected orders in the workers, so it runs after every saga scenario; scale
-starts a second stack after the first one is stopped.
+the ratios, not only the absolute figures. The embedded broker (Tansu, memory
+storage) keeps every record and lists a partition's batches on each fetch, so
+the longer a run, the more each fetch costs it (benchmarks.broker_batches); the
+report says what it held as each scenario began. Latency, a few orders at a
+time, is the most sensitive to it, so it runs before the saga scenarios. The
+ingress run leaves a backlog of rejected orders in the workers, so it runs
+after every saga scenario; scale starts a second stack after the first one is
+stopped.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ if TYPE_CHECKING:  # rich comes with the bench extra; `momentum --help` does wit
     from rich.console import Console
     from rich.progress import Progress
 
-SCENARIOS = ("baselines", "codec", "saga", "sink", "latency", "recovery", "ingress", "scale")
+SCENARIOS = ("baselines", "codec", "latency", "saga", "sink", "recovery", "ingress", "scale")
 RESULTS = Path(__file__).with_name("results")
 
 
@@ -104,6 +109,8 @@ class Bench:
         self.series: dict[str, Any] = {"confirmed_at": {}}
         self.rows: list[tuple[str, str, str, str]] = []
         self.catalog: list[str] = []
+        # What the broker held as each scenario began (see benchmarks.broker.held).
+        self.broker_held: dict[str, dict[str, Any]] = {}
         self.progress: Progress | None = None
         self.task: Any = None
 
@@ -113,6 +120,15 @@ class Bench:
         if self.progress is not None:
             self.progress.update(self.task, description=what)
         self.console.log(what)
+
+    def note_broker(self, scenario: str, stack: Any) -> None:
+        from benchmarks.broker import held
+
+        self.broker_held[scenario] = now = held(stack.bootstrap)
+        self.console.log(
+            f"broker holds {now['records']:,} records; fullest partition "
+            f"{now['fullest_partition']} {now['fullest_partition_records']:,}"
+        )
 
     def figure(self, name: str, value: str, baseline: str = "", share: str = "") -> None:
         self.rows.append((name, value, baseline, share))
@@ -491,9 +507,9 @@ def bench_main(args: argparse.Namespace) -> int:
     steps: list[tuple[str, Callable[[Bench, Any], None]]] = [
         ("baselines", run_baselines),
         ("codec", run_codec),
+        ("latency", run_latency),
         ("saga", run_saga),
         ("sink", lambda b, s: None if "saga" in args.scenarios else run_sink_alone(b, s)),
-        ("latency", run_latency),
         ("recovery", run_recovery),
         ("ingress", run_ingress),
     ]
@@ -517,6 +533,7 @@ def bench_main(args: argparse.Namespace) -> int:
                 stack = open_stack(args.target)
             for name, run in steps:
                 if name in args.scenarios:
+                    bench.note_broker(name, stack)
                     run(bench, stack)
                     progress.advance(bench.task)
         finally:
@@ -543,7 +560,12 @@ def bench_main(args: argparse.Namespace) -> int:
             "load_average_end": os.getloadavg(),
         },
     }
-    report = {"meta": meta, "scenarios": bench.scenarios, "series": bench.series}
+    report = {
+        "meta": meta,
+        "scenarios": bench.scenarios,
+        "broker_held_at_start": bench.broker_held,
+        "series": bench.series,
+    }
     from benchmarks.report import print_figures, write_chart, write_json
 
     json_path, png_path = args.out / f"bench-{stamp}.json", args.out / f"bench-{stamp}.png"

@@ -55,6 +55,20 @@ def test_every_scenario_reported_with_its_chart(run: tuple[dict[str, Any], Path]
     }
 
 
+def test_what_the_broker_held_as_each_scenario_began(run: tuple[dict[str, Any], Path]) -> None:
+    held = run[0]["broker_held_at_start"]
+    # Every scenario on the first stack, in the order they ran; scale has a stack of its own.
+    assert list(held) == [s for s in SCENARIOS if s != "scale"]
+    records = [held[s]["records"] for s in held]
+    assert records == sorted(records), "a broker without retention only grows"
+    # The latency run placed orders, so the saga began on a fuller broker.
+    assert held["saga"]["records"] > held["latency"]["records"]
+    for figures in held.values():
+        assert 0 <= figures["fullest_partition_records"] <= figures["records"]
+        assert figures["fullest_partition"].endswith("]")
+    assert held["saga"]["fullest_partition_records"] > 0
+
+
 def test_baselines(run: tuple[dict[str, Any], Path]) -> None:
     baselines = run[0]["scenarios"]["baselines"]
     for key in ("message_bytes", "broker_produce_consume_per_s", "broker_round_trip_s"):
