@@ -163,8 +163,13 @@ def topic_totals(bootstrap: str) -> dict[str, int]:
 def held(bootstrap: str) -> dict[str, Any]:
     """What the broker holds: records in all, and its fullest partition. Tansu keeps every
     record (no retention) and lists a partition's batches on each fetch, so its fetches
-    cost more the fuller the partition (benchmarks.broker_batches)."""
-    ends = partition_ends(bootstrap)
+    cost more the fuller the partition (benchmarks.broker_batches). Only the pipeline's
+    topics count: the bench's own (bench-*) and the registry's are not fetched by workers."""
+    ends = {
+        tp: end
+        for tp, end in partition_ends(bootstrap).items()
+        if not tp[0].startswith(("bench-", "_"))
+    }
     (topic, partition), fullest = max(ends.items(), key=lambda item: item[1])
     return {
         "records": sum(ends.values()),
