@@ -318,6 +318,7 @@ def report_sink(bench: Bench) -> None:
 
 
 def run_latency(bench: Bench, stack: Any) -> None:
+    from benchmarks import broker, hop_times
     from benchmarks.saga_throughput import (
         gateway_saturation,
         open_loop_latency,
@@ -346,9 +347,13 @@ def run_latency(bench: Bench, stack: Any) -> None:
         rate = saturated * sizes.latency_share
     quiet(bench, stack)
     bench.step(f"latency: {rate:.1f} orders/s offered for {bench.sizes.latency_seconds:.0f}s")
+    since = broker.partition_ends(stack.bootstrap)
     samples, failures = open_loop_latency(stack, catalog, rate, bench.sizes.latency_seconds)
     if not samples:
         raise RuntimeError("latency: no order settled")
+    quiet(bench, stack)  # the tails (captures) land, then each step's time from the records
+    records = hop_times.read_path(stack.bootstrap, since, broker.partition_ends(stack.bootstrap))
+    steps = hop_times.median_after_start(hop_times.first_times(records))
     hops = saga_hops(1)
     rtt = bench.baseline("broker_round_trip_s")
     if rtt is None:
@@ -368,6 +373,7 @@ def run_latency(bench: Bench, stack: Any) -> None:
         "hop_path": hops,
         "broker_round_trip_s": rtt,
         "hops_x_round_trip_s": len(hops) * rtt,
+        "median_ms_after_place_order": steps,
     }
     bench.series["latency_s"] = samples
     offered = f"{rate:.0f}/s" + (f" (of {saturated:.0f}/s sustained)" if saturated else "")
@@ -378,6 +384,11 @@ def run_latency(bench: Bench, stack: Any) -> None:
         f"{len(failures)} of {len(samples) + len(failures)} not settled in 30 s",
         f"{len(hops)} hops x {ms(rtt)} = {ms(len(hops) * rtt)}",
         f"{figures['p50_s'] / (len(hops) * rtt):.1f}x",
+    )
+    bench.figure(
+        "latency: median ms from the PlaceOrder record to each step (record timestamps)",
+        ", ".join(f"{step} {after:.0f}" for step, after in steps.items() if after > 0),
+        f"round trip {ms(rtt)} a hop",
     )
 
 

@@ -105,6 +105,18 @@ def test_latency_against_hops(run: tuple[dict[str, Any], Path]) -> None:
     assert latency["p50_s"] <= latency["p95_s"] <= latency["p99_s"] <= latency["max_s"]
     assert latency["hops"] == len(latency["hop_path"]) == 5
     assert latency["orders_settled"] > 0
+    # Each order's path, read back from its records: placed, reserved, authorized, confirmed.
+    steps = latency["median_ms_after_place_order"]
+    assert steps["order-commands: PlaceOrder"] == 0
+    path = [
+        "orders: PENDING",
+        "order-events: StockReserved",
+        "payment-commands: AuthorizePayment",
+        "order-events: PaymentResult AUTHORIZED",
+        "orders: CONFIRMED",
+    ]
+    medians = [steps[step] for step in path]
+    assert medians == sorted(medians) and medians[-1] > 0
 
 
 def test_ingress_beside_the_bare_endpoint(run: tuple[dict[str, Any], Path]) -> None:
