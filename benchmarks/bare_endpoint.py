@@ -2,7 +2,8 @@
 
 Served by `benchmarks.http` with the gateway's own uvicorn arguments
 (momentum.stack.uvicorn_args); it validates the same request model and answers
-202 with an order id, and does nothing else (no auth, no Kafka).
+202 with an order id, and does nothing else (no auth, no Kafka). FastAPI's own
+telemetry is off, as in the gateway.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import uuid
 
 from fastapi import FastAPI
 
+from core.http_observe import NATIVE_TELEMETRY_OFF
 from gateway.models import PlaceOrderRequest
 
-app = FastAPI()
+app = FastAPI(**NATIVE_TELEMETRY_OFF)
 
 
 @app.post("/v1/orders", status_code=202)

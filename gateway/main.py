@@ -25,7 +25,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import tracing
-from core.http_observe import NATIVE_TRACING_OFF, observe_requests
+from core.http_observe import NATIVE_TELEMETRY_OFF, observe_requests
 from core.kafka_clients import aiokafka_config, registry_auth
 from core.observe import configure_logging
 from core.settings import Settings, get_settings
@@ -358,7 +358,7 @@ def create_app(
         description=DESCRIPTION,
         version=_version(),
         lifespan=lifespan,
-        **NATIVE_TRACING_OFF,
+        **NATIVE_TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.producer = producer
