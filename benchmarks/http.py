@@ -75,3 +75,25 @@ def bare_endpoint(connections: int, seconds: float) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def gateway_alone_wrk(connections: int, seconds: float) -> dict[str, Any]:
+    """wrk against a gateway of its own with no worker (benchmarks.gateway_path's setup:
+    a broker, the registry stand-in and the gateway), after a 2 s warm-up."""
+    import tempfile
+
+    from benchmarks.gateway_path import Processes, start_gateway_alone
+    from gateway.auth import issue_token
+
+    with tempfile.TemporaryDirectory(prefix="momentum-gateway-alone-") as work:
+        procs = Processes(Path(work))
+        try:
+            gateway, _ = start_gateway_alone(procs)
+            tokens = [
+                issue_token(f"bench-a{i}", "customer", 3600, gateway.secret) for i in range(64)
+            ]
+            url = gateway.url + "/v1/orders"
+            wrk(url, tokens, "BENCH-NONE", connections, 2)
+            return wrk(url, tokens, "BENCH-NONE", connections, seconds)
+        finally:
+            procs.stop_all()

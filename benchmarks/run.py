@@ -413,26 +413,30 @@ def run_recovery(bench: Bench, stack: Any) -> None:
 def run_ingress(bench: Bench, stack: Any) -> None:
     from benchmarks import http
 
-    c = bench.sizes.connections
-    bench.step(f"ingress: wrk -c{c} POST /v1/orders on the gateway")
-    tokens = [stack.token(f"bench-w{i}", "customer") for i in range(64)]
-    gateway = http.wrk(
-        stack.gateway_url + "/v1/orders", tokens, "BENCH-NONE", c, bench.sizes.wrk_seconds
-    )
+    c, seconds = bench.sizes.connections, bench.sizes.wrk_seconds
     bare = bench.scenarios.get("baselines", {}).get("bare_endpoint")
+    bare_rate = bare["requests_per_second"] if bare else None
+    # First the gateway alone, as the target asks (the POST path calls no worker), while
+    # the stack is idle; then the stack's own gateway with its workers on the same cores.
+    bench.step(f"ingress: wrk -c{c} POST /v1/orders on a gateway with no worker")
+    alone = http.gateway_alone_wrk(c, seconds)
+    bench.step(f"ingress: wrk -c{c} POST /v1/orders on the stack's gateway")
+    tokens = [stack.token(f"bench-w{i}", "customer") for i in range(64)]
+    gateway = http.wrk(stack.gateway_url + "/v1/orders", tokens, "BENCH-NONE", c, seconds)
     bench.scenarios["ingress"] = {
+        "gateway_alone": alone,
         "gateway": gateway,
-        "share_of_bare": gateway["requests_per_second"] / bare["requests_per_second"]
-        if bare
-        else None,
+        "share_of_bare": gateway["requests_per_second"] / bare_rate if bare_rate else None,
+        "alone_share_of_bare": alone["requests_per_second"] / bare_rate if bare_rate else None,
     }
-    bench.figure(
-        f"gateway POST /v1/orders (wrk -c{c})",
-        f"{gateway['requests_per_second']:,.0f} req/s, p50 {ms(gateway['p50'])}, "
-        f"p99 {ms(gateway['p99'])}; non-2xx {gateway['non_2xx']}",
-        f"{bare['requests_per_second']:,.0f} req/s bare" if bare else "",
-        share(gateway["requests_per_second"], bare["requests_per_second"] if bare else None),
-    )
+    for label, figures in (("alone, no worker", alone), ("workers running", gateway)):
+        bench.figure(
+            f"gateway POST /v1/orders (wrk -c{c}), {label}",
+            f"{figures['requests_per_second']:,.0f} req/s, p50 {ms(figures['p50'])}, "
+            f"p99 {ms(figures['p99'])}; non-2xx {figures['non_2xx']}",
+            f"{bare_rate:,.0f} req/s bare" if bare_rate else "",
+            share(figures["requests_per_second"], bare_rate),
+        )
 
 
 def run_scale(bench: Bench, one: dict[str, Any] | None) -> None:

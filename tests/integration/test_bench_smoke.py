@@ -121,10 +121,14 @@ def test_latency_against_hops(run: tuple[dict[str, Any], Path]) -> None:
 
 def test_ingress_beside_the_bare_endpoint(run: tuple[dict[str, Any], Path]) -> None:
     ingress = run[0]["scenarios"]["ingress"]
-    assert positive(ingress["gateway"]["requests_per_second"])
-    assert positive(ingress["gateway"]["p99"])
-    assert ingress["gateway"]["connections"] >= 32
+    for gateway in ("gateway", "gateway_alone"):
+        assert positive(ingress[gateway]["requests_per_second"]), gateway
+        assert positive(ingress[gateway]["p99"]), gateway
+        assert ingress[gateway]["connections"] >= 32
+    # Its rate limit lifted, the gateway alone answers every request 202.
+    assert ingress["gateway_alone"]["non_2xx"] == 0
     assert positive(ingress["share_of_bare"])
+    assert positive(ingress["alone_share_of_bare"])
 
 
 def test_sink_recovery_and_scale(run: tuple[dict[str, Any], Path]) -> None:
