@@ -1,21 +1,25 @@
-"""Faust's table recovery, ending with the input partitions sought once the queues are clear.
+"""Faust's table recovery, ending with the input partitions sought before anything is
+fetched from them.
 
 When a worker gets partitions it recovers their tables, then seeks its input
 (source) partitions to their committed offsets and resumes flow control, which
-clears every stream queue. Records fetched between that seek and the clear were
-dropped with the queues while the Kafka client's position had moved past them,
-so they were never processed. Seen as orders placed while their worker
-restarted that were never processed (202, then 404 for good), in about 1 of 10
-runs of `tests/integration/test_ingress.py`: the client's positions were at the
-partitions' ends and Faust's read offsets at the commits; seeking again made the
-worker process them at once.
+clears every stream queue. Faust resumes fetching the input partitions before
+that seek. Records fetched from the old position in between (ahead of the
+commit: what was fetched before the rebalance and dropped with the queues) were
+then still being handed to the streams after the seek: their offsets moved
+Faust's read offset past the committed one, so the records from the commit,
+fetched again, were dropped as already read and never acknowledged (the
+group's commits stuck below the ends), or the skipped offsets were taken for a
+gap and acknowledged (records never processed: an order accepted and never
+placed). Seen in the chaos suite on a loaded machine, where the seek answers
+late; `tests/integration/test_rebalance_input.py` delays the seek to show it.
 
-Here the input partitions are sought again after the clear. Partitions with no
-commit yet are sought to their start explicitly both times: the seek to
-committed offsets leaves them alone, and aiokafka then found their start only
-once its lazy lookup of committed offsets answered, which after a restart
-sometimes never came. A record delivered twice by the second seek is processed
-again, which every agent's transitions allow (at-least-once).
+Here the input partitions stay paused (as the assignment left them) until they
+are sought and the queues are clear, so the first record fetched from each is
+the one at its committed offset. Partitions with no commit yet are sought to
+their start explicitly: the seek to committed offsets leaves them alone, and
+aiokafka then found their start only once its lazy lookup of committed offsets
+answered, which after a restart sometimes never came.
 
 And the question Faust asks after every changelog record it restores, whether
 any active changelog partition is still behind, is answered without building a
@@ -93,21 +97,19 @@ class ReseekingRecovery(Recovery):
     async def _seek_then_resume_sources(self) -> None:
         consumer = self.app.consumer
         assignment = consumer.assignment()
+        # Still paused since the assignment: nothing is fetched from them before the seek.
         sources = {tp for tp in assignment if not self._is_changelog_tp(tp)}
-        consumer.resume_partitions(sources)
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
             await self._seek_sources(sources)
         self.completed.set()
-        # Clears the stream queues, dropping what was fetched since the seek...
-        self.app.flow_control.resume()
+        self.app.flow_control.resume()  # clears the stream queues
         consumer.resume_flow()
-        if assignment:
-            # ...so the input is sought again, from where the queues are empty.
-            await self._seek_sources(sources)
+        consumer.resume_partitions(sources)
         await self.app._fetcher.maybe_start()  # type: ignore[attr-defined]
 
     async def _seek_sources(self, sources: set[TP]) -> None:
+        """Each input partition to its committed offset, or its start when it has none."""
         timeout = self.app.conf.broker_request_timeout
         await self._wait(self.app.consumer.perform_seek(), timeout=timeout)
         await self._wait(self._seek_uncommitted(sources), timeout=timeout)
