@@ -14,11 +14,15 @@ gap and acknowledged (records never processed: an order accepted and never
 placed). Seen in the chaos suite on a loaded machine, where the seek answers
 late; `tests/integration/test_rebalance_input.py` delays the seek to show it.
 
-Here the input partitions stay paused (as the assignment left them) until they
-are sought and the queues are clear, so the first record fetched from each is
-the one at its committed offset. Partitions with no commit yet are sought to
-their start explicitly: the seek to committed offsets leaves them alone, and
-aiokafka then found their start only once its lazy lookup of committed offsets
+Here the flow is stopped before the seek, as during the rebalance itself: the
+fetcher drops the rest of the batch it holds, and the Kafka client hands over
+no record until the flow resumes, after the seek and the clear, so the first
+record handed over from each partition is the one at its committed offset. A
+fetch already asked of the Kafka client when the flow stops may still return
+records (which the fetcher drops); the seek waits for it, or the client's
+position would move past records nobody processed. Partitions with no commit
+yet are sought to their start explicitly: the seek to committed offsets leaves
+them alone, and aiokafka then found their start only once its lazy lookup of committed offsets
 answered, which after a restart sometimes never came.
 
 And the question Faust asks after every changelog record it restores, whether
@@ -32,12 +36,13 @@ changelog records.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Any, cast
 
 from aiokafka import TopicPartition
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import ThreadDelegateConsumer
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 
@@ -97,15 +102,23 @@ class ReseekingRecovery(Recovery):
     async def _seek_then_resume_sources(self) -> None:
         consumer = self.app.consumer
         assignment = consumer.assignment()
-        # Still paused since the assignment: nothing is fetched from them before the seek.
         sources = {tp for tp in assignment if not self._is_changelog_tp(tp)}
+        consumer.resume_partitions(sources)
         if assignment:
+            # No record is handed to the streams until the seek is done: the fetcher
+            # drops the rest of the batch it holds and waits for the flow to resume.
+            consumer.stop_flow()
+            # A fetch already asked of the Kafka client may still return records
+            # (dropped: the flow is stopped); the seek must come after it.
+            timeout = self.app.conf.broker_request_timeout
+            await self._wait(
+                cast(FetchTrackingConsumer, consumer).no_fetch_in_flight(), timeout=timeout
+            )
             self.log.info("Seek stream partitions to committed offsets.")
             await self._seek_sources(sources)
         self.completed.set()
         self.app.flow_control.resume()  # clears the stream queues
         consumer.resume_flow()
-        consumer.resume_partitions(sources)
         await self.app._fetcher.maybe_start()  # type: ignore[attr-defined]
 
     async def _seek_sources(self, sources: set[TP]) -> None:
@@ -128,6 +141,33 @@ class ReseekingRecovery(Recovery):
 
 def _behind(highwater: int | None, offset: int | None) -> bool:
     return highwater is not None and offset is not None and highwater > offset
+
+
+class FetchTrackingConsumer(aiokafka_driver.Consumer):
+    """Faust's consumer, telling when none of its fetcher's fetches is in flight."""
+
+    _fetches_in_flight = 0
+    _idle: asyncio.Event | None = None
+
+    def _idle_event(self) -> asyncio.Event:
+        if self._idle is None:
+            self._idle = asyncio.Event()
+            self._idle.set()
+        return self._idle
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:  # noqa: ASYNC109 (Faust's signature)
+        idle = self._idle_event()
+        self._fetches_in_flight += 1
+        idle.clear()
+        try:
+            return await super()._getmany(active_partitions, timeout)
+        finally:
+            self._fetches_in_flight -= 1
+            if not self._fetches_in_flight:
+                idle.set()
+
+    async def no_fetch_in_flight(self) -> None:
+        await self._idle_event().wait()
 
 
 class ReseekingTableManager(TableManager):

@@ -10,9 +10,9 @@ is adjusted to the broker it runs against.
   again. Here the flush returns only once every queued record has been handed
   to the Kafka client, whose own flush then waits for the broker's answers.
 
-- Reseeking recovery (always): after a rebalance the input partitions are
-  sought to their commits again once the stream queues are cleared
-  (core.recovery).
+- Reseeking recovery (always): after a rebalance no input record reaches the
+  streams until the input partitions are sought to their commits and the
+  stream queues cleared (core.recovery).
 
 - Leaving for a killed process (when `member_file` is set): the worker records
   its group member id at every assignment and, starting again, first sends the
@@ -52,7 +52,7 @@ from faust.types import TP
 
 from core import end_offsets, membership
 from core.kafka_clients import faust_credentials
-from core.recovery import ReseekingTableManager
+from core.recovery import FetchTrackingConsumer, ReseekingTableManager
 from core.settings import Settings
 
 
@@ -64,14 +64,6 @@ class ConsumerTuning:
     end_offsets_from_fetch: bool = False
     # Where the worker records its group member id (core.membership); None: nowhere.
     member_file: Path | None = None
-
-    @property
-    def stock(self) -> bool:
-        return (
-            self.fetch_max_wait_ms is None
-            and not self.end_offsets_from_fetch
-            and self.member_file is None
-        )
 
 
 class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -225,7 +217,7 @@ def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:
 
     ConsumerThread.tuning = tuning
 
-    class Consumer(aiokafka_driver.Consumer):
+    class Consumer(FetchTrackingConsumer):
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -235,8 +227,7 @@ def tuned_app(tuning: ConsumerTuning, *args: Any, **kwargs: Any) -> faust.App:
         def _new_transport(self) -> Any:
             transport = super()._new_transport()
             transport.Producer = CompleteFlushProducer  # type: ignore[misc]
-            if not tuning.stock:
-                transport.Consumer = Consumer  # type: ignore[misc]
+            transport.Consumer = Consumer  # type: ignore[misc]
             return transport
 
     return App(*args, **kwargs)

@@ -6,13 +6,13 @@ moving partitions between them, and the seeks to committed offsets answer late (
 a loaded machine). Every record must come out of the relay, and the group's committed
 offsets must reach the input's ends.
 
-The loss this guards against: when a rebalance ends, the worker resumed its input
-partitions before seeking them to their committed offsets. Records fetched from the old
-position in between were still being handed to the streams after the seek, which moved
-Faust's read offset past them; the records from the committed offset, fetched again,
-were then dropped as already read, and their offsets were never acknowledged (the
-chaos suite saw an order never processed and commits stuck). Before core.recovery kept
-the partitions paused until sought, this test failed 3 runs of 3 (commits stuck).
+The loss this guards against: when a rebalance ends, the worker sought its input
+partitions to their committed offsets with the flow running. Records fetched from the
+old position before the seek were still being handed to the streams after it, which
+moved Faust's read offset past the commit; the records from the commit, fetched again,
+were then dropped as already read, and their offsets never acknowledged (the chaos
+suite saw an order never processed and commits stuck). Before core.recovery stopped the
+flow for the seek, this test failed 3 runs of 3 (commits stuck).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 from core import end_offsets
+from core.recovery import FetchTrackingConsumer
 from core.settings import Settings
 from core.tuning import ConsumerTuning, TunedConsumerThread, tuned_app
 from momentum.registry_store import KafkaStore, config_key, schema_key
@@ -64,9 +65,11 @@ def test_the_setting_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Settings().end_offsets_from_fetch is True
 
 
-def test_without_tuning_the_consumer_is_stock_faust() -> None:
+def test_without_tuning_the_consumer_is_fausts_tracking_its_fetches() -> None:
+    # Only what the recovery needs (core.recovery); its thread keeps Faust's settings.
     app = tuned_app(ConsumerTuning(), f"stock-{uuid.uuid4().hex[:6]}", store="memory://")
-    assert app.transport.Consumer is aiokafka_driver.Consumer
+    assert app.transport.Consumer.__mro__[1:3] == (FetchTrackingConsumer, aiokafka_driver.Consumer)
+    assert app.consumer._thread.tuning == ConsumerTuning()  # type: ignore[attr-defined]
 
 
 # -- against a broker that batches ------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""After a rebalance the worker seeks its input partitions again once the queues are cleared.
+"""After a rebalance no input record reaches the streams until the inputs are sought.
 
-Stock Faust seeks the input (source) partitions to their commits, then resumes
-flow control, which clears the stream queues: what was fetched in between was
-dropped with the queues, and the client's position was already past it, so it
-was never processed (core.recovery). Input partitions with no commit yet are sought to their start
+Stock Faust resumes the input (source) partitions, then seeks them to their
+commits with the flow running, then resumes flow control, which clears the
+stream queues: records fetched from the old position before the seek were still
+handed to the streams after it and moved Faust's read offset past the commit
+(core.recovery). Here the flow is stopped for the seek and resumed after the
+clear. Input partitions with no commit yet are sought to their start
 explicitly: left to aiokafka's lazy lookup of committed offsets, they were
 sometimes never fetched after a restart. These tests record the order of the
 steps on a real Faust app whose consumer and fetcher are stand-ins.
@@ -21,7 +23,7 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.recovery import ReseekingRecovery
+from core.recovery import FetchTrackingConsumer, ReseekingRecovery
 from core.tuning import ConsumerTuning, tuned_app
 
 SOURCE = TP("order-commands", 0)
@@ -55,6 +57,13 @@ class RecordingConsumer:
         self._read_offset.update({SOURCE: 7, UNCOMMITTED: None})
         self.steps.append("seek")
 
+    def stop_flow(self) -> None:
+        self.steps.append("stop flow")
+
+    async def no_fetch_in_flight(self) -> None:
+        await asyncio.sleep(0)
+        self.steps.append("fetch in flight returned")
+
     def resume_flow(self) -> None:
         self.steps.append("resume flow")
 
@@ -83,28 +92,31 @@ async def steps_of(recovery_class: type[Recovery]) -> list[str]:
     return steps
 
 
-async def test_inputs_are_sought_again_after_the_queues_are_cleared() -> None:
+async def test_no_record_flows_between_the_seek_and_the_clear() -> None:
     assert await steps_of(ReseekingRecovery) == [
         "resume ['order-commands', 'order-events']",
+        "stop flow",
+        "fetch in flight returned",
         "seek",
         "seek to start ['order-events']",
         "clear queues",
         "resume flow",
-        "seek",
-        "seek to start ['order-events']",
         "fetch",
     ]
 
 
-async def test_stock_faust_seeks_once_before_it_clears_the_queues() -> None:
+async def test_stock_faust_seeks_with_the_flow_running() -> None:
     steps = await steps_of(Recovery)
+    assert "stop flow" not in steps and "fetch in flight returned" not in steps
     assert steps.count("seek") == 1 and steps.index("seek") < steps.index("clear queues")
     assert not any(step.startswith("seek to start") for step in steps)
 
 
 def test_every_app_recovers_seek_first() -> None:
-    app = tuned_app(ConsumerTuning(fetch_max_wait_ms=50), "seek-first-app", store="memory://")
-    assert isinstance(app.tables.recovery, ReseekingRecovery)
+    for tuning in (ConsumerTuning(), ConsumerTuning(fetch_max_wait_ms=50)):
+        app = tuned_app(tuning, "seek-first-app", store="memory://")
+        assert isinstance(app.tables.recovery, ReseekingRecovery)
+        assert isinstance(app.consumer, FetchTrackingConsumer)
 
 
 class Positions:
@@ -146,3 +158,29 @@ def test_the_quick_need_recovery_answers_as_fausts_as_the_offsets_move(
         if n in tps and state.active_offsets[tps[n]] is not None:
             state.active_offsets[tps[n]] += 1
         assert state.our_answer() == state.fausts_answer()
+
+
+class HeldFetch:
+    """A consumer thread whose fetch returns when the test lets it."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def getmany(self, *args: Any) -> dict[TP, list[Any]]:
+        await self.release.wait()
+        return {}
+
+
+async def test_the_seek_waits_for_the_fetch_in_flight_to_return() -> None:
+    consumer = object.__new__(FetchTrackingConsumer)
+    thread = HeldFetch()
+    consumer._thread = thread  # type: ignore[assignment]
+    await consumer.no_fetch_in_flight()  # nothing in flight: at once
+    fetch = asyncio.create_task(consumer._getmany(None, 1.0))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(consumer.no_fetch_in_flight())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    thread.release.set()
+    await asyncio.wait_for(waiting, 1)
+    assert fetch.done() and fetch.result() == {}
