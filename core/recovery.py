@@ -1,5 +1,4 @@
-"""Faust's table recovery, ending with the input partitions sought before anything is
-fetched from them.
+"""Faust's table recovery, ending with the input partitions sought while no record flows.
 
 When a worker gets partitions it recovers their tables, then seeks its input
 (source) partitions to their committed offsets and resumes flow control, which
@@ -22,8 +21,8 @@ fetch already asked of the Kafka client when the flow stops may still return
 records (which the fetcher drops); the seek waits for it, or the client's
 position would move past records nobody processed. Partitions with no commit
 yet are sought to their start explicitly: the seek to committed offsets leaves
-them alone, and aiokafka then found their start only once its lazy lookup of committed offsets
-answered, which after a restart sometimes never came.
+them alone, and aiokafka then found their start only once its lazy lookup of
+committed offsets answered, which after a restart sometimes never came.
 
 And the question Faust asks after every changelog record it restores, whether
 any active changelog partition is still behind, is answered without building a
@@ -144,9 +143,8 @@ def _behind(highwater: int | None, offset: int | None) -> bool:
 
 
 class FetchTrackingConsumer(aiokafka_driver.Consumer):
-    """Faust's consumer, telling when none of its fetcher's fetches is in flight."""
+    """Faust's consumer, telling when its fetcher's fetch (one at a time) has returned."""
 
-    _fetches_in_flight = 0
     _idle: asyncio.Event | None = None
 
     def _idle_event(self) -> asyncio.Event:
@@ -157,14 +155,11 @@ class FetchTrackingConsumer(aiokafka_driver.Consumer):
 
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:  # noqa: ASYNC109 (Faust's signature)
         idle = self._idle_event()
-        self._fetches_in_flight += 1
         idle.clear()
         try:
             return await super()._getmany(active_partitions, timeout)
         finally:
-            self._fetches_in_flight -= 1
-            if not self._fetches_in_flight:
-                idle.set()
+            idle.set()
 
     async def no_fetch_in_flight(self) -> None:
         await self._idle_event().wait()
